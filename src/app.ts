@@ -1,0 +1,87 @@
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { errorsInterceptor } from './rpc/errors.ts';
+import { routes } from './rpc/routes.ts';
+import { httpHandler } from './server/http-handler.ts';
+import { listen, type Listener } from './server/listener.ts';
+import { ConversationStore } from './store/conversation-store.ts';
+import { startEmbeddedPostgres } from './store/embedded-postgres.ts';
+import { migrate, openOrm } from './store/orm.ts';
+
+export interface App {
+  readonly logger: Logger;
+  readonly conversations: ConversationStore;
+  /** Binds the port; resolves with the port actually bound. */
+  listen(): Promise<number>;
+  /** Stops serving, then releases everything createApp acquired, in reverse order. */
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  logger?: Logger;
+}
+
+/**
+ * The composition root: every long-lived object is made here, once, and passed to what needs
+ * it. Tests start the real app through this function too.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const cleanup: Array<() => Promise<void>> = [];
+  try {
+    let databaseUrl = config.databaseUrl;
+    if (databaseUrl === null) {
+      const dataDir = path.resolve(config.dataDir, 'pg');
+      logger.info('DATABASE_URL is not set: starting the embedded PostgreSQL', { dataDir });
+      const embedded = await startEmbeddedPostgres({
+        dataDir,
+        persistent: true,
+        onLog: (line) => logger.debug(line.trimEnd(), { component: 'postgres' }),
+      });
+      cleanup.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+
+    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize });
+    cleanup.push(() => orm.close());
+    await migrate(orm, databaseUrl);
+
+    const conversations = new ConversationStore(orm);
+    const handler = httpHandler({
+      routes: routes({
+        conversations,
+        settings: {
+          defaultModel: config.defaultModel,
+          defaultMaxTokens: config.defaultMaxTokens,
+          isKnownTool: () => false,
+        },
+      }),
+      interceptors: [errorsInterceptor(logger)],
+      corsOrigins: config.corsOrigins,
+      ready: () => orm.isConnected(),
+    });
+
+    let listener: Listener | null = null;
+    return {
+      logger,
+      conversations,
+      async listen() {
+        listener = await listen(handler, config.host, config.port);
+        logger.info('Parley is serving gRPC, gRPC-Web and Connect', { url: `http://${config.host}:${listener.port}` });
+        return listener.port;
+      },
+      async close() {
+        await listener?.close();
+        await runAll(cleanup.reverse());
+      },
+    };
+  } catch (error) {
+    await runAll(cleanup.reverse());
+    throw error;
+  }
+}
+
+async function runAll(steps: Array<() => Promise<void>>): Promise<void> {
+  for (const step of steps) await step();
+}

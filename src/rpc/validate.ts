@@ -1,0 +1,113 @@
+// Input checks at the RPC edge. Each failure is INVALID_ARGUMENT and names the field, so a
+// caller can fix the request without reading the server's logs.
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { ConversationSettings as ProtoSettings } from '../../gen/parley/v1/conversation_pb.ts';
+import { isUuid } from '../store/ids.ts';
+import type { ClientToolDefinition, ConversationSettings } from '../store/records.ts';
+
+export const LIMITS = {
+  titleLength: 200,
+  modelLength: 100,
+  systemPromptLength: 100_000,
+  maxTokens: 128_000,
+  minThinkingBudget: 1024,
+  toolNameLength: 64,
+  toolDescriptionLength: 4096,
+  toolsPerConversation: 64,
+  pageSizeDefault: 20,
+  pageSizeMax: 100,
+} as const;
+
+export function invalid(field: string, problem: string): ConnectError {
+  return new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
+}
+
+export function requireId(field: string, value: string): string {
+  if (value === '') throw invalid(field, 'is required');
+  if (!isUuid(value)) throw invalid(field, `"${truncate(value)}" is not a valid id (expected a UUID)`);
+  return value;
+}
+
+export function requireTitle(field: string, value: string): string {
+  const title = value.trim();
+  if (title === '') throw invalid(field, 'must not be empty');
+  if ([...title].length > LIMITS.titleLength) throw invalid(field, `must be at most ${LIMITS.titleLength} characters`);
+  return title;
+}
+
+export function pageSize(value: number): number {
+  if (value === 0) return LIMITS.pageSizeDefault;
+  if (value > LIMITS.pageSizeMax) throw invalid('page_size', `must be from 1 to ${LIMITS.pageSizeMax} (or 0 for ${LIMITS.pageSizeDefault})`);
+  return value;
+}
+
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+export interface SettingsContext {
+  defaultModel: string;
+  defaultMaxTokens: number;
+  /** Whether a server-side tool of this name exists. */
+  isKnownTool: (name: string) => boolean;
+}
+
+/** Checks settings as a whole and fills in the server's defaults. */
+export function settingsFromProto(field: string, input: ProtoSettings | undefined, context: SettingsContext): ConversationSettings {
+  const model = input?.model.trim() || context.defaultModel;
+  if (model.length > LIMITS.modelLength || !MODEL_NAME.test(model)) {
+    throw invalid(`${field}.model`, `"${truncate(model)}" is not a model name`);
+  }
+  const systemPrompt = input?.systemPrompt ?? '';
+  if (systemPrompt.length > LIMITS.systemPromptLength) {
+    throw invalid(`${field}.system_prompt`, `must be at most ${LIMITS.systemPromptLength} characters`);
+  }
+  const maxTokens = input?.maxTokens || context.defaultMaxTokens;
+  if (maxTokens > LIMITS.maxTokens) throw invalid(`${field}.max_tokens`, `must be at most ${LIMITS.maxTokens}`);
+
+  const thinkingBudgetTokens = input?.thinkingBudgetTokens ?? 0;
+  if (thinkingBudgetTokens !== 0) {
+    if (thinkingBudgetTokens < LIMITS.minThinkingBudget) {
+      throw invalid(`${field}.thinking_budget_tokens`, `must be 0 (off) or at least ${LIMITS.minThinkingBudget}`);
+    }
+    if (thinkingBudgetTokens >= maxTokens) {
+      throw invalid(`${field}.thinking_budget_tokens`, `must be less than max_tokens (${maxTokens})`);
+    }
+  }
+  const temperature = input?.temperature ?? null;
+  if (temperature !== null) {
+    if (!Number.isFinite(temperature) || temperature < 0 || temperature > 1) {
+      throw invalid(`${field}.temperature`, 'must be from 0 to 1');
+    }
+    if (thinkingBudgetTokens > 0) throw invalid(`${field}.temperature`, 'must be unset when thinking is enabled');
+  }
+
+  const names = new Set<string>();
+  const claim = (path: string, name: string) => {
+    if (!TOOL_NAME.test(name)) throw invalid(path, `"${truncate(name)}" must be 1 to 64 characters of letters, digits, _ and -`);
+    if (names.has(name)) throw invalid(path, `tool "${name}" is named twice`);
+    names.add(name);
+  };
+  const enabledTools = input?.enabledTools ?? [];
+  enabledTools.forEach((name, i) => {
+    claim(`${field}.enabled_tools[${i}]`, name);
+    if (!context.isKnownTool(name)) throw invalid(`${field}.enabled_tools[${i}]`, `no server tool is named "${truncate(name)}"`);
+  });
+  const clientTools: ClientToolDefinition[] = (input?.clientTools ?? []).map((tool, i) => {
+    const path = `${field}.client_tools[${i}]`;
+    claim(`${path}.name`, tool.name);
+    if (tool.description.length > LIMITS.toolDescriptionLength) {
+      throw invalid(`${path}.description`, `must be at most ${LIMITS.toolDescriptionLength} characters`);
+    }
+    const schema = tool.inputSchema ?? { type: 'object', properties: {} };
+    if (schema.type !== 'object') throw invalid(`${path}.input_schema`, 'must be a JSON Schema with "type": "object"');
+    return { name: tool.name, description: tool.description, inputSchema: schema };
+  });
+  if (names.size > LIMITS.toolsPerConversation) {
+    throw invalid(`${field}`, `at most ${LIMITS.toolsPerConversation} tools per conversation`);
+  }
+  return { model, systemPrompt, maxTokens, temperature, thinkingBudgetTokens, enabledTools, clientTools };
+}
+
+function truncate(value: string): string {
+  return value.length > 40 ? `${value.slice(0, 40)}…` : value;
+}

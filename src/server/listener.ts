@@ -1,0 +1,68 @@
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+
+type Handler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+export interface Listener {
+  /** The bound port (useful when asked for port 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * Serves HTTP/1.1 and HTTP/2 cleartext (h2c with prior knowledge, as gRPC clients speak it) on
+ * one port. Node's `allowHTTP1` only works with TLS, so each connection's first bytes decide
+ * which server gets the socket.
+ */
+export async function listen(handler: Handler, host: string, port: number): Promise<Listener> {
+  const h1 = http.createServer(handler);
+  const h2 = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+
+  const front = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.once('readable', function route() {
+      const head = socket.read() as Buffer | null;
+      if (head === null) {
+        if (!socket.destroyed) socket.once('readable', route);
+        return;
+      }
+      socket.unshift(head);
+      if (head.length < H2_PREFACE.length && H2_PREFACE.subarray(0, head.length).equals(head)) {
+        // A partial HTTP/2 preface: wait for the rest before choosing.
+        socket.once('readable', route);
+        return;
+      }
+      const target = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) ? h2 : h1;
+      target.emit('connection', socket);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.listen(port, host, () => {
+      front.off('error', reject);
+      resolve();
+    });
+  });
+  const address = front.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+
+  return {
+    port: boundPort,
+    close: () =>
+      new Promise<void>((resolve) => {
+        front.close(() => resolve());
+        h1.closeAllConnections();
+        // Idle HTTP/2 sessions would otherwise hold the close open indefinitely.
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}

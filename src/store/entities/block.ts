@@ -1,0 +1,16 @@
+import { defineEntity, p } from '@mikro-orm/core';
+import type { BlockContent } from '../records.ts';
+import { MessageEntity } from './message.ts';
+
+export const BlockEntity = defineEntity({
+  name: 'Block',
+  tableName: 'block',
+  properties: {
+    message: () => p.manyToOne(MessageEntity).primary().deleteRule('cascade'),
+    position: p.integer().primary(),
+    // The whole block as the API shapes it. `json`, not `jsonb`: the document is kept exactly as
+    // written (jsonb would reorder a tool input's keys), and writes skip jsonb's conversion.
+    content: p.json<BlockContent>().columnType('json'),
+  },
+  primaryKeys: ['message', 'position'],
+});

@@ -1,0 +1,20 @@
+import { defineEntity, p } from '@mikro-orm/core';
+import type { ConversationSettings } from '../records.ts';
+
+export const ConversationEntity = defineEntity({
+  name: 'Conversation',
+  tableName: 'conversation',
+  properties: {
+    // UUIDv7: time-ordered, so the primary key doubles as the listing order.
+    id: p.uuid().primary(),
+    // The tenant. Every query filters on it, so authentication can map callers to owners later
+    // without touching the engine.
+    ownerId: p.text(),
+    title: p.text(),
+    // Read and written as a whole with the conversation; never queried into.
+    settings: p.json<ConversationSettings>(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
+  },
+  indexes: [{ name: 'conversation_owner_listing_idx', properties: ['ownerId', 'id'] }],
+});

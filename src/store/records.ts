@@ -1,0 +1,88 @@
+// Plain data as the store reads and writes it. The engine and the RPC layer work with these
+// shapes; MikroORM entities stay inside src/store.
+
+/** Lifecycle status of a message. See docs/engine.md for the transitions. */
+export type MessageStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
+
+export type Role = 'user' | 'assistant';
+
+/** A client tool: the calling service fulfils it through SubmitToolResult. */
+export interface ClientToolDefinition {
+  name: string;
+  description: string;
+  /** JSON Schema of the tool's input object. */
+  inputSchema: Record<string, unknown>;
+}
+
+export interface ConversationSettings {
+  /** Anthropic model name; never empty once stored (defaults are applied on create). */
+  model: string;
+  systemPrompt: string;
+  maxTokens: number;
+  /** null: the model's default. */
+  temperature: number | null;
+  /** 0 disables extended thinking. */
+  thinkingBudgetTokens: number;
+  enabledTools: string[];
+  clientTools: ClientToolDefinition[];
+}
+
+export interface ConversationRecord {
+  id: string;
+  ownerId: string;
+  title: string;
+  settings: ConversationSettings;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * Block content, shaped after the Messages API's content blocks so the history builder maps
+ * them one to one. Thinking text and signatures are stored byte for byte.
+ */
+export type BlockContent =
+  | { type: 'text'; text: string }
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string }
+  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
+  | { type: 'tool_result'; toolUseId: string; content: string; isError: boolean };
+
+export interface MessageError {
+  /** Machine-readable reason, e.g. "model_overloaded". */
+  code: string;
+  /** A sentence a user can read. */
+  message: string;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationInputTokens: number;
+  cacheReadInputTokens: number;
+}
+
+export interface MessageRecord {
+  id: string;
+  conversationId: string;
+  role: Role;
+  status: MessageStatus;
+  /** Blocks in order; index in this array is the block's position. */
+  blocks: BlockContent[];
+  error: MessageError | null;
+  /** Assistant messages: the user message answered. */
+  replyToId: string | null;
+  /** Assistant messages. */
+  stopReason: string | null;
+  /** Assistant messages. */
+  model: string | null;
+  /** Assistant messages. */
+  usage: Usage | null;
+  /** User messages: position in the queue when accepted. */
+  queuePosition: number;
+  /** User messages: the caller's idempotency key. */
+  requestId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  endedAt: Date | null;
+}

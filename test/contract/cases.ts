@@ -1,0 +1,256 @@
+// Contract cases, per RPC of the service. contract.test.ts runs every case on every client and
+// fails for an RPC of the service descriptor that has no case here.
+import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
+import { Code } from '@connectrpc/connect';
+import { expect } from 'vitest';
+import type { ConversationStore } from '../../src/store/conversation-store.ts';
+import type { CallResult, RpcClient } from '../support/clients.ts';
+
+export interface Fixtures {
+  conversations: ConversationStore;
+  /** A conversation that exists, created for this case. */
+  conversationId(): Promise<string>;
+  /** Number of conversations stored, to show a rejected call wrote nothing. */
+  countConversations(): Promise<number>;
+}
+
+export interface ContractCase {
+  name: string;
+  run(client: RpcClient, fixtures: Fixtures): Promise<void>;
+}
+
+const UNKNOWN_ID = '01a20d34-0000-7000-8000-000000000000';
+
+function expectOk(result: CallResult): JsonObject {
+  if (!result.ok) throw new Error(`expected success, got ${Code[result.code]}: ${result.message}`);
+  return result.response as JsonObject;
+}
+
+function expectError(result: CallResult, code: Code, mentions: string): void {
+  if (result.ok) throw new Error(`expected ${Code[code]}, got success: ${JSON.stringify(result.response)}`);
+  expect(Code[result.code]).toBe(Code[code]);
+  expect(result.message).toContain(mentions);
+}
+
+/** A rejected call must leave the store as it was. */
+function rejectsWithoutWriting(name: string, rpc: string, request: JsonValue, code: Code, mentions: string): ContractCase {
+  return {
+    name,
+    async run(client, fixtures) {
+      const before = await fixtures.countConversations();
+      expectError(await client.unary(rpc, request), code, mentions);
+      expect(await fixtures.countConversations()).toBe(before);
+    },
+  };
+}
+
+export const contractCases: Record<string, ContractCase[]> = {
+  CreateConversation: [
+    {
+      name: 'creates with a trimmed title and the server defaults',
+      async run(client) {
+        const { conversation } = expectOk(await client.unary('CreateConversation', { title: '  Trip planning  ' })) as {
+          conversation: JsonObject;
+        };
+        expect(conversation.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(conversation.title).toBe('Trip planning');
+        expect(conversation.settings).toMatchObject({ model: 'claude-sonnet-4-5', maxTokens: 4096 });
+        expect(conversation.createTime).toBeTypeOf('string');
+      },
+    },
+    {
+      name: 'keeps every setting it is given, including client tools',
+      async run(client) {
+        const settings = {
+          model: 'claude-opus-4-1',
+          systemPrompt: 'You are terse.',
+          maxTokens: 2048,
+          temperature: 0.25,
+          clientTools: [
+            {
+              name: 'lookup_order',
+              description: 'Finds an order by its number.',
+              inputSchema: { type: 'object', properties: { number: { type: 'string' } }, required: ['number'] },
+            },
+          ],
+        };
+        const { conversation } = expectOk(await client.unary('CreateConversation', { title: 'Orders', settings })) as {
+          conversation: JsonObject;
+        };
+        expect(conversation.settings).toEqual(settings);
+      },
+    },
+    rejectsWithoutWriting('rejects an empty title', 'CreateConversation', { title: '   ' }, Code.InvalidArgument, 'title'),
+    rejectsWithoutWriting('rejects a title over 200 characters', 'CreateConversation', { title: 'x'.repeat(201) }, Code.InvalidArgument, 'title'),
+    rejectsWithoutWriting(
+      'rejects a thinking budget under 1024',
+      'CreateConversation',
+      { title: 'T', settings: { thinkingBudgetTokens: 500 } },
+      Code.InvalidArgument,
+      'settings.thinking_budget_tokens',
+    ),
+    rejectsWithoutWriting(
+      'rejects a temperature above 1',
+      'CreateConversation',
+      { title: 'T', settings: { temperature: 1.5 } },
+      Code.InvalidArgument,
+      'settings.temperature',
+    ),
+    rejectsWithoutWriting(
+      'rejects an unknown server tool',
+      'CreateConversation',
+      { title: 'T', settings: { enabledTools: ['no_such_tool'] } },
+      Code.InvalidArgument,
+      'settings.enabled_tools[0]',
+    ),
+    rejectsWithoutWriting(
+      'rejects a client tool whose schema is not an object schema',
+      'CreateConversation',
+      { title: 'T', settings: { clientTools: [{ name: 'x', inputSchema: { type: 'string' } }] } },
+      Code.InvalidArgument,
+      'settings.client_tools[0].input_schema',
+    ),
+  ],
+
+  GetConversation: [
+    {
+      name: 'returns the conversation and its messages',
+      async run(client, fixtures) {
+        const id = await fixtures.conversationId();
+        const response = expectOk(await client.unary('GetConversation', { conversationId: id }));
+        expect((response.conversation as JsonObject).id).toBe(id);
+        expect(response.messages ?? []).toEqual([]);
+      },
+    },
+    {
+      name: 'rejects a malformed id',
+      async run(client) {
+        expectError(await client.unary('GetConversation', { conversationId: 'not-an-id' }), Code.InvalidArgument, 'conversation_id');
+      },
+    },
+    {
+      name: 'rejects a missing id',
+      async run(client) {
+        expectError(await client.unary('GetConversation', {}), Code.InvalidArgument, 'conversation_id');
+      },
+    },
+    {
+      name: 'answers not_found for an unknown id',
+      async run(client) {
+        expectError(await client.unary('GetConversation', { conversationId: UNKNOWN_ID }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+  ],
+
+  ListConversations: [
+    {
+      name: 'pages newest first with a token that continues where it stopped',
+      async run(client, fixtures) {
+        const older = await fixtures.conversationId();
+        const newer = await fixtures.conversationId();
+        const first = expectOk(await client.unary('ListConversations', { pageSize: 1 }));
+        expect((first.conversations as JsonObject[]).map((c) => c.id)).toEqual([newer]);
+        expect(first.nextPageToken).toBeTypeOf('string');
+        const second = expectOk(await client.unary('ListConversations', { pageSize: 1, pageToken: first.nextPageToken as string }));
+        expect((second.conversations as JsonObject[]).map((c) => c.id)).toEqual([older]);
+      },
+    },
+    {
+      name: 'rejects a page size over 100',
+      async run(client) {
+        expectError(await client.unary('ListConversations', { pageSize: 101 }), Code.InvalidArgument, 'page_size');
+      },
+    },
+    {
+      name: 'rejects a page token it did not issue',
+      async run(client) {
+        expectError(await client.unary('ListConversations', { pageToken: 'garbage!' }), Code.InvalidArgument, 'page_token');
+      },
+    },
+  ],
+
+  UpdateConversation: [
+    {
+      name: 'changes the title and replaces the settings',
+      async run(client, fixtures) {
+        const id = await fixtures.conversationId();
+        const response = expectOk(
+          await client.unary('UpdateConversation', { conversationId: id, title: 'Renamed', settings: { maxTokens: 1000 } }),
+        );
+        expect(response.conversation).toMatchObject({ id, title: 'Renamed', settings: { maxTokens: 1000 } });
+        const stored = await fixtures.conversations.get('default', id);
+        expect(stored?.title).toBe('Renamed');
+      },
+    },
+    {
+      name: 'leaves unset fields as they are',
+      async run(client, fixtures) {
+        const id = await fixtures.conversationId();
+        const response = expectOk(await client.unary('UpdateConversation', { conversationId: id, title: 'Only title' }));
+        expect(response.conversation).toMatchObject({ title: 'Only title', settings: { maxTokens: 4096 } });
+      },
+    },
+    {
+      name: 'rejects an empty title and writes nothing',
+      async run(client, fixtures) {
+        const id = await fixtures.conversationId();
+        const before = await fixtures.conversations.get('default', id);
+        expectError(await client.unary('UpdateConversation', { conversationId: id, title: '' }), Code.InvalidArgument, 'title');
+        expect(await fixtures.conversations.get('default', id)).toEqual(before);
+      },
+    },
+    {
+      name: 'answers not_found for an unknown id',
+      async run(client) {
+        expectError(await client.unary('UpdateConversation', { conversationId: UNKNOWN_ID, title: 'x' }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+  ],
+
+  DeleteConversation: [
+    {
+      name: 'deletes, after which the conversation is not found',
+      async run(client, fixtures) {
+        const id = await fixtures.conversationId();
+        expectOk(await client.unary('DeleteConversation', { conversationId: id }));
+        expectError(await client.unary('GetConversation', { conversationId: id }), Code.NotFound, id);
+      },
+    },
+    {
+      name: 'answers not_found for an unknown id',
+      async run(client) {
+        expectError(await client.unary('DeleteConversation', { conversationId: UNKNOWN_ID }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+    {
+      name: 'rejects a malformed id',
+      async run(client) {
+        expectError(await client.unary('DeleteConversation', { conversationId: '12' }), Code.InvalidArgument, 'conversation_id');
+      },
+    },
+  ],
+
+  SendMessage: [unimplemented('SendMessage')],
+  Subscribe: [
+    {
+      name: 'answers unimplemented until streaming lands',
+      async run(client, fixtures) {
+        const result = await client.stream('Subscribe', { conversationId: await fixtures.conversationId() });
+        expect(result.responses).toEqual([]);
+        expect(result.error?.code).toBe(Code.Unimplemented);
+      },
+    },
+  ],
+  CancelPrompt: [unimplemented('CancelPrompt')],
+  SubmitToolResult: [unimplemented('SubmitToolResult')],
+  RetryMessage: [unimplemented('RetryMessage')],
+};
+
+function unimplemented(rpc: string): ContractCase {
+  return {
+    name: 'answers unimplemented until the engine lands',
+    async run(client) {
+      expectError(await client.unary(rpc, {}), Code.Unimplemented, rpc);
+    },
+  };
+}

@@ -1,0 +1,186 @@
+// The four ways a caller reaches Parley, behind one interface so that a contract case runs on
+// each: grpc-js with proto-loader reading proto/ (as a backend in another codebase would), and
+// connect-node over gRPC, gRPC-Web and Connect. Requests and responses are written as proto3
+// JSON, converted at the edge of each client.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonValue } from '@bufbuild/protobuf';
+import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
+
+export type CallResult =
+  | { ok: true; response: JsonValue }
+  | { ok: false; code: Code; message: string };
+
+export interface StreamResult {
+  responses: JsonValue[];
+  /** How the stream ended: null when it ended cleanly or was cut off by `take`. */
+  error: { code: Code; message: string } | null;
+}
+
+export interface RpcClient {
+  readonly name: string;
+  unary(method: string, request: JsonValue): Promise<CallResult>;
+  /** Reads a server stream until it ends, fails, or `take` responses arrived (then cancels). */
+  stream(method: string, request: JsonValue, options?: { take?: number; timeoutMs?: number }): Promise<StreamResult>;
+  close(): void;
+}
+
+const PROTO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto');
+const PROTO_FILE = 'parley/v1/conversation_service.proto';
+const SERVICE = ConversationService.typeName;
+
+function method(name: string): DescMethod {
+  const found = ConversationService.method[lowerFirst(name) as keyof typeof ConversationService.method];
+  if (!found) throw new Error(`no method ${name}`);
+  return found;
+}
+
+function lowerFirst(name: string): string {
+  return name.charAt(0).toLowerCase() + name.slice(1);
+}
+
+export const CLIENT_KINDS = ['grpc-js', 'connect-node/grpc', 'connect-node/grpc-web', 'connect-node/connect'] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
+
+export function createRpcClient(kind: ClientKind, baseUrl: string): RpcClient {
+  switch (kind) {
+    case 'grpc-js':
+      return grpcJsClient(baseUrl);
+    case 'connect-node/grpc':
+      return connectClient(kind, createGrpcTransport({ baseUrl }));
+    case 'connect-node/grpc-web':
+      return connectClient(kind, createGrpcWebTransport({ baseUrl, httpVersion: '1.1' }));
+    case 'connect-node/connect':
+      return connectClient(kind, createConnectTransport({ baseUrl, httpVersion: '1.1' }));
+  }
+}
+
+function connectClient(name: string, transport: Transport): RpcClient {
+  const client = createClient(ConversationService, transport) as unknown as Record<
+    string,
+    (request: unknown, options?: { signal?: AbortSignal }) => unknown
+  >;
+  const failure = (error: unknown) => {
+    const e = ConnectError.from(error);
+    return { ok: false as const, code: e.code, message: e.rawMessage };
+  };
+  return {
+    name,
+    async unary(methodName, request) {
+      const m = method(methodName);
+      try {
+        const response = await (client[m.localName]!(fromJson(m.input, request)) as Promise<never>);
+        return { ok: true, response: toJson(m.output, response) };
+      } catch (error) {
+        return failure(error);
+      }
+    },
+    async stream(methodName, request, options = {}) {
+      const m = method(methodName);
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), options.timeoutMs ?? 10_000);
+      const responses: JsonValue[] = [];
+      try {
+        const stream = client[m.localName]!(fromJson(m.input, request), { signal: abort.signal }) as AsyncIterable<never>;
+        for await (const response of stream) {
+          responses.push(toJson(m.output, response));
+          if (options.take !== undefined && responses.length >= options.take) {
+            abort.abort();
+            break;
+          }
+        }
+        return { responses, error: null };
+      } catch (error) {
+        const e = ConnectError.from(error);
+        return { responses, error: { code: e.code, message: e.rawMessage } };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close() {},
+  };
+}
+
+function grpcJsClient(baseUrl: string): RpcClient {
+  const definition = protoLoader.loadSync(PROTO_FILE, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+  });
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (target.startsWith('google/') ? target : path.join(PROTO_ROOT, target));
+  root.loadSync(PROTO_FILE);
+  // protobufjs ships google/protobuf/*.proto internally under these names.
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    parley: { v1: { ConversationService: grpc.ServiceClientConstructor } };
+  };
+  const target = new URL(baseUrl).host;
+  const client = new loaded.parley.v1.ConversationService(target, grpc.credentials.createInsecure()) as unknown as Record<
+    string,
+    (...args: unknown[]) => unknown
+  >;
+
+  // Requests are written as proto3 JSON; a backend would build these objects itself. Going
+  // through the wire format makes them exactly what protobufjs expects.
+  const toGrpcJs = (schema: DescMessage, json: JsonValue) => {
+    const type = root.lookupType(schema.typeName);
+    return type.toObject(type.decode(toBinary(schema, fromJson(schema, json))), { longs: String, enums: String, oneofs: true });
+  };
+  const fromGrpcJs = (schema: DescMessage, object: unknown): JsonValue => {
+    const type = root.lookupType(schema.typeName);
+    return toJson(schema, fromBinary(schema, type.encode(type.fromObject(object as Record<string, unknown>)).finish()));
+  };
+  const failure = (error: grpc.ServiceError) => ({ ok: false as const, code: error.code as number as Code, message: error.details });
+
+  return {
+    name: 'grpc-js',
+    unary(methodName, request) {
+      const m = method(methodName);
+      return new Promise((resolve) => {
+        client[methodName]!(toGrpcJs(m.input, request), (error: grpc.ServiceError | null, response: unknown) => {
+          resolve(error ? failure(error) : { ok: true, response: fromGrpcJs(m.output, response) });
+        });
+      });
+    },
+    stream(methodName, request, options = {}) {
+      const m = method(methodName);
+      return new Promise((resolve) => {
+        const responses: JsonValue[] = [];
+        const call = client[methodName]!(toGrpcJs(m.input, request)) as grpc.ClientReadableStream<unknown>;
+        let settled = false;
+        const finish = (error: StreamResult['error']) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ responses, error });
+        };
+        const timer = setTimeout(() => {
+          finish(null);
+          call.cancel();
+        }, options.timeoutMs ?? 10_000);
+        call.on('data', (response: unknown) => {
+          responses.push(fromGrpcJs(m.output, response));
+          if (options.take !== undefined && responses.length >= options.take) {
+            finish(null);
+            call.cancel();
+          }
+        });
+        call.on('error', (error: grpc.ServiceError) => finish({ code: error.code as number as Code, message: error.details }));
+        call.on('end', () => finish(null));
+      });
+    },
+    close() {
+      (client as unknown as grpc.Client).close();
+    },
+  };
+}
+
+export { SERVICE };
