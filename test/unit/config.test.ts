@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+describe('loadConfig', () => {
+  it('runs with no configuration at all: embedded database, offline model', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ port: 8080, databaseUrl: null, anthropicApiKey: null, logLevel: 'info' });
+  });
+
+  it('reads every variable it documents', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      DATABASE_URL: 'postgres://u:p@db:5432/parley',
+      ANTHROPIC_API_KEY: 'sk-test',
+      ANTHROPIC_BASE_URL: 'https://proxy.example.com',
+      LOG_LEVEL: 'DEBUG',
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:3000',
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      databaseUrl: 'postgres://u:p@db:5432/parley',
+      anthropicApiKey: 'sk-test',
+      anthropicBaseUrl: 'https://proxy.example.com',
+      logLevel: 'debug',
+      corsOrigins: ['https://a.example.com', 'http://localhost:3000'],
+    });
+  });
+
+  it('reports every problem at once, each with how to fix it', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', LOG_LEVEL: 'loud', CORS_ORIGINS: 'https://a.example.com/path' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    const expected = [
+      'PORT="eighty" must be a whole number from 0 to 65535',
+      'DATABASE_URL must be a URL like postgres://',
+      'LOG_LEVEL="loud" must be one of',
+      'CORS_ORIGINS entry "https://a.example.com/path"',
+    ];
+    for (const text of expected) expect(problems.some((p) => p.includes(text)), text).toBe(true);
+  });
+
+  it('refuses a base URL without a key rather than silently using the offline model', () => {
+    expect(() => loadConfig({ ANTHROPIC_BASE_URL: 'https://proxy.example.com' })).toThrow(/ANTHROPIC_API_KEY/);
+  });
+});
