@@ -44,7 +44,6 @@ export function settingsToProto(settings: ConversationSettings): ProtoSettings {
     model: settings.model,
     systemPrompt: settings.systemPrompt,
     maxTokens: settings.maxTokens,
-    temperature: settings.temperature ?? undefined,
     thinkingBudgetTokens: settings.thinkingBudgetTokens,
     enabledTools: settings.enabledTools,
     clientTools: settings.clientTools.map((tool) => ({

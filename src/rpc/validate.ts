@@ -73,13 +73,6 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
       throw invalid(`${field}.thinking_budget_tokens`, `must be less than max_tokens (${maxTokens})`);
     }
   }
-  const temperature = input?.temperature ?? null;
-  if (temperature !== null) {
-    if (!Number.isFinite(temperature) || temperature < 0 || temperature > 1) {
-      throw invalid(`${field}.temperature`, 'must be from 0 to 1');
-    }
-    if (thinkingBudgetTokens > 0) throw invalid(`${field}.temperature`, 'must be unset when thinking is enabled');
-  }
 
   const names = new Set<string>();
   const claim = (path: string, name: string) => {
@@ -105,7 +98,7 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   if (names.size > LIMITS.toolsPerConversation) {
     throw invalid(`${field}`, `at most ${LIMITS.toolsPerConversation} tools per conversation`);
   }
-  return { model, systemPrompt, maxTokens, temperature, thinkingBudgetTokens, enabledTools, clientTools };
+  return { model, systemPrompt, maxTokens, thinkingBudgetTokens, enabledTools, clientTools };
 }
 
 function truncate(value: string): string {

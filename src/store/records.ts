@@ -19,8 +19,6 @@ export interface ConversationSettings {
   model: string;
   systemPrompt: string;
   maxTokens: number;
-  /** null: the model's default. */
-  temperature: number | null;
   /** 0 disables extended thinking. */
   thinkingBudgetTokens: number;
   enabledTools: string[];

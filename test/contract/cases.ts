@@ -65,7 +65,6 @@ export const contractCases: Record<string, ContractCase[]> = {
           model: 'claude-opus-4-1',
           systemPrompt: 'You are terse.',
           maxTokens: 2048,
-          temperature: 0.25,
           clientTools: [
             {
               name: 'lookup_order',
@@ -90,11 +89,11 @@ export const contractCases: Record<string, ContractCase[]> = {
       'settings.thinking_budget_tokens',
     ),
     rejectsWithoutWriting(
-      'rejects a temperature above 1',
+      'rejects a thinking budget not below max_tokens',
       'CreateConversation',
-      { title: 'T', settings: { temperature: 1.5 } },
+      { title: 'T', settings: { maxTokens: 2000, thinkingBudgetTokens: 2000 } },
       Code.InvalidArgument,
-      'settings.temperature',
+      'settings.thinking_budget_tokens',
     ),
     rejectsWithoutWriting(
       'rejects an unknown server tool',

@@ -35,7 +35,6 @@ function defaultSettings() {
     model: 'claude-sonnet-4-5',
     systemPrompt: '',
     maxTokens: 4096,
-    temperature: null,
     thinkingBudgetTokens: 0,
     enabledTools: [],
     clientTools: [],

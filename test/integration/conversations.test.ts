@@ -7,7 +7,6 @@ const settings: ConversationSettings = {
   model: 'claude-sonnet-4-5',
   systemPrompt: '',
   maxTokens: 1024,
-  temperature: null,
   thinkingBudgetTokens: 0,
   enabledTools: [],
   clientTools: [],

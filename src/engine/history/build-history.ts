@@ -1,0 +1,93 @@
+/*
+ * The history builder: the one function that turns stored data into a Messages API request.
+ *
+ * WHICH MESSAGES ARE INCLUDED (the rule; select-exchanges.ts implements it)
+ *   1. Every user message created before the current one whose status is `completed`, each
+ *      followed by its latest (in creation order) `completed` assistant reply.
+ *   2. Then the current user message, followed by the blocks of its reply in progress: the
+ *      latest assistant message replying to it with status `processing`, if any.
+ *   Nothing else: queued user messages, user messages created after the current one, failed
+ *   and cancelled user messages together with all of their replies, and every assistant
+ *   attempt that failed, was cancelled or is still processing for an earlier message, even
+ *   when its user message later completed through a retry. A block of a failed prompt can
+ *   never reach the model.
+ *
+ * HOW THEY BECOME TURNS
+ *   - A user message contributes its non-blank text blocks.
+ *   - An assistant message holds a whole reply including its tool rounds; it is split into
+ *     alternating turns: assistant blocks, the tool_result blocks that follow them as a user
+ *     turn, assistant blocks again, and so on.
+ *   - Blank text is dropped. Thinking and redacted_thinking are replayed exactly as stored when
+ *     thinking is on (dropped if they lack their signature / data), and dropped when it is off.
+ *   - Same-role neighbours are merged; empty turns vanish; a leading assistant turn is dropped.
+ *   - After an assistant turn with tool_use blocks the next user turn starts with exactly their
+ *     results, in tool_use order; a missing result is synthesized as an error; results that
+ *     answer nothing in the preceding assistant turn are dropped.
+ *   - The request ends with a user turn: a trailing assistant turn (partial output of the reply
+ *     in progress, never a tool round) is dropped rather than sent as a prefill.
+ *
+ * REQUEST FIELDS
+ *   model, max_tokens from settings; `system` as one text block when not blank; `tools` when
+ *   any; `thinking: {type: 'enabled', budget_tokens}` when thinkingBudgetTokens > 0. Sampling
+ *   parameters (temperature) are never sent: the SDK in use speaks API version 2026-10-21, which
+ *   rejects them with a 400 even at default values, so settings carry none.
+ *   cache_control markers come only from placeCacheBreakpoints.
+ *
+ * The function is pure: it reads its input, never changes it, and returns fresh objects.
+ */
+
+import type { MessageCreateParamsBase, TextBlockParam, Tool } from '@anthropic-ai/sdk/resources/messages';
+import type { ConversationSettings, MessageRecord } from '../../store/records.ts';
+import { placeCacheBreakpoints } from './cache-breakpoints.ts';
+import { HistoryInputError } from './history-input-error.ts';
+import { mergeTurns, pairToolResults } from './pair-tool-results.ts';
+import { selectExchanges, type Exchange } from './select-exchanges.ts';
+import { assistantTurns, userTurn, type BlockPolicy } from './to-turns.ts';
+import { isBlank, type Turn } from './turn.ts';
+
+export interface HistoryInput {
+  settings: ConversationSettings;
+  /** Every message of the conversation, in creation order. */
+  messages: readonly MessageRecord[];
+  /** The user message being answered now. */
+  currentMessageId: string;
+  /** Tool definitions the runner will offer, already chosen. Their cache_control is replaced. */
+  tools: readonly Tool[];
+}
+
+function exchangeTurns(exchange: Exchange, policy: BlockPolicy): Turn[] {
+  const turns = [userTurn(exchange.user)];
+  if (exchange.reply !== null) turns.push(...assistantTurns(exchange.reply, policy));
+  return turns;
+}
+
+/** Returns the request without `stream`; the runner adds it. */
+export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
+  const { settings } = input;
+  const selected = selectExchanges(input.messages, input.currentMessageId);
+
+  const currentTurn = userTurn(selected.current.user);
+  if (currentTurn.content.length === 0) {
+    throw new HistoryInputError(`message ${input.currentMessageId} has no text to answer`);
+  }
+
+  const thinking = settings.thinkingBudgetTokens > 0;
+  const policy: BlockPolicy = { thinking, seenToolUseIds: new Set() };
+  const raw = [...selected.past, selected.current].flatMap((exchange) => exchangeTurns(exchange, policy));
+  const turns = pairToolResults(mergeTurns(raw));
+
+  const system: TextBlockParam[] = isBlank(settings.systemPrompt)
+    ? []
+    : [{ type: 'text', text: settings.systemPrompt }];
+  const cached = placeCacheBreakpoints({ tools: [...input.tools], system, messages: turns });
+
+  const request: MessageCreateParamsBase = {
+    model: settings.model,
+    max_tokens: settings.maxTokens,
+    messages: cached.messages.map((turn) => ({ role: turn.role, content: turn.content })),
+  };
+  if (cached.system.length > 0) request.system = cached.system;
+  if (cached.tools.length > 0) request.tools = cached.tools;
+  if (thinking) request.thinking = { type: 'enabled', budget_tokens: settings.thinkingBudgetTokens };
+  return request;
+}
