@@ -1,0 +1,34 @@
+export { AnthropicEmulator, type AnthropicEmulatorOptions, type PingOptions } from './server.ts';
+export { startOfflineModel, type OfflineModelServer, type OfflineModelServerOptions } from './offline-server.ts';
+export {
+  DEFAULT_OFFLINE_TOKENS_PER_SECOND,
+  OFFLINE_LABEL,
+  offlineReply,
+  type OfflineModelOptions,
+} from './offline-model.ts';
+export {
+  dropAfter,
+  errorEventAfter,
+  overloaded,
+  rateLimited,
+  serverError,
+  stallAfter,
+  textTurn,
+  toolUseTurn,
+} from './script.ts';
+export { estimateInputTokens, splitIntoTokens } from './tokens.ts';
+export type {
+  ApiErrorType,
+  HttpErrorTurn,
+  Interruption,
+  MessagesRequest,
+  RecordedRequest,
+  ReplyBlock,
+  ReplyTurn,
+  Responder,
+  StopReason,
+  Turn,
+  WireBlock,
+  WireMessage,
+  WireTool,
+} from './types.ts';

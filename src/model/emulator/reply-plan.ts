@@ -1,0 +1,240 @@
+import { splitIntoTokens } from './tokens.ts';
+import type { ReplyBlock, ReplyTurn, StopReason } from './types.ts';
+
+/**
+ * Turns a scripted reply into the exact sequence of stream events the API would send, plus the
+ * equivalent non-streaming Message. Pure: ids and signatures come in through the context, so the
+ * server only has to pace, interleave pings and inject faults.
+ */
+
+export interface PlanContext {
+  readonly model: string;
+  readonly maxTokens: number;
+  readonly stopSequences: readonly string[];
+  readonly inputTokens: number;
+  readonly messageId: string;
+  readonly newToolUseId: () => string;
+  readonly sign: (thinking: string) => string;
+}
+
+export interface StreamEventData {
+  readonly type: string;
+  readonly [key: string]: unknown;
+}
+
+export interface PlannedEvent {
+  readonly data: StreamEventData;
+  /** Output tokens this event carries: 1 for a content delta, else 0. */
+  readonly tokens: 0 | 1;
+}
+
+export type ResponseBlock =
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'thinking'; readonly thinking: string; readonly signature: string }
+  | { readonly type: 'redacted_thinking'; readonly data: string }
+  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown };
+
+export interface ResponseMessage {
+  readonly id: string;
+  readonly type: 'message';
+  readonly role: 'assistant';
+  readonly model: string;
+  readonly content: readonly ResponseBlock[];
+  readonly stop_reason: StopReason;
+  readonly stop_sequence: string | null;
+  readonly usage: MessageUsage;
+}
+
+interface Usage {
+  readonly input_tokens: number;
+  readonly cache_creation_input_tokens: number;
+  readonly cache_read_input_tokens: number;
+  readonly output_tokens: number;
+}
+
+/** A Message's usage carries a few more fields than the running totals in `message_delta`. */
+interface MessageUsage extends Usage {
+  readonly cache_creation: { readonly ephemeral_5m_input_tokens: number; readonly ephemeral_1h_input_tokens: number };
+  readonly service_tier: 'standard';
+}
+
+export interface ReplyPlan {
+  /** From `message_start` to `message_stop`. */
+  readonly events: readonly PlannedEvent[];
+  readonly message: ResponseMessage;
+  /** Every thinking signature sent, with the exact text it signs. */
+  readonly signatures: ReadonlyMap<string, string>;
+}
+
+interface StopSequenceHit {
+  readonly at: number;
+  readonly sequence: string;
+}
+
+function firstStopSequence(text: string, sequences: readonly string[]): StopSequenceHit | undefined {
+  let hit: StopSequenceHit | undefined;
+  for (const sequence of sequences) {
+    if (sequence.length === 0) continue;
+    const at = text.indexOf(sequence);
+    if (at >= 0 && (hit === undefined || at < hit.at)) hit = { at, sequence };
+  }
+  return hit;
+}
+
+const usage = (inputTokens: number, outputTokens: number): Usage => ({
+  input_tokens: inputTokens,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: 0,
+  output_tokens: outputTokens,
+});
+
+const messageUsage = (inputTokens: number, outputTokens: number): MessageUsage => ({
+  ...usage(inputTokens, outputTokens),
+  cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+  service_tier: 'standard',
+});
+
+export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
+  const model = turn.model ?? context.model;
+  const events: PlannedEvent[] = [];
+  const content: ResponseBlock[] = [];
+  const signatures = new Map<string, string>();
+  const emit = (data: StreamEventData, tokens: 0 | 1 = 0): void => {
+    events.push({ data, tokens });
+  };
+  let used = 0;
+  let stop: { reason: StopReason; sequence: string | null } | undefined;
+  let sentToolUse = false;
+  let pingSent = false;
+
+  emit({
+    type: 'message_start',
+    message: {
+      id: context.messageId,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      // The API reports one output token before any content is generated.
+      usage: messageUsage(context.inputTokens, 1),
+    },
+  });
+
+  /** Emits the chunks that fit under max_tokens; returns what was sent. */
+  const streamChunks = (index: number, chunks: readonly string[], delta: (chunk: string) => StreamEventData): string => {
+    let sent = '';
+    for (const chunk of chunks) {
+      if (used >= context.maxTokens) {
+        stop = { reason: 'max_tokens', sequence: null };
+        break;
+      }
+      emit({ type: 'content_block_delta', index, delta: delta(chunk) }, 1);
+      used += 1;
+      sent += chunk;
+    }
+    return sent;
+  };
+
+  const startBlock = (index: number, block: StreamEventData): void => {
+    emit({ type: 'content_block_start', index, content_block: block });
+    // The API sends one ping right after the first block starts; clients must skip it.
+    if (!pingSent) {
+      emit({ type: 'ping' });
+      pingSent = true;
+    }
+  };
+
+  for (const block of turn.blocks) {
+    if (stop !== undefined) break;
+    if (used >= context.maxTokens && producesTokens(block)) {
+      stop = { reason: 'max_tokens', sequence: null };
+      break;
+    }
+    const index = content.length;
+    switch (block.type) {
+      case 'text': {
+        const hit = firstStopSequence(block.text, context.stopSequences);
+        const text = hit ? block.text.slice(0, hit.at) : block.text;
+        startBlock(index, { type: 'text', text: '' });
+        const sent = streamChunks(index, splitIntoTokens(text), (chunk) => ({ type: 'text_delta', text: chunk }));
+        emit({ type: 'content_block_stop', index });
+        content.push({ type: 'text', text: sent });
+        if (hit && stop === undefined) stop = { reason: 'stop_sequence', sequence: hit.sequence };
+        break;
+      }
+      case 'thinking': {
+        startBlock(index, { type: 'thinking', thinking: '', signature: '' });
+        const sent = streamChunks(index, splitIntoTokens(block.thinking), (chunk) => ({
+          type: 'thinking_delta',
+          thinking: chunk,
+        }));
+        const signature = block.signature ?? context.sign(sent);
+        signatures.set(signature, sent);
+        emit({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature } });
+        emit({ type: 'content_block_stop', index });
+        content.push({ type: 'thinking', thinking: sent, signature });
+        break;
+      }
+      case 'redacted_thinking': {
+        startBlock(index, { type: 'redacted_thinking', data: block.data });
+        emit({ type: 'content_block_stop', index });
+        content.push({ type: 'redacted_thinking', data: block.data });
+        break;
+      }
+      case 'tool_use': {
+        const id = block.id ?? context.newToolUseId();
+        const json = JSON.stringify(block.input ?? {});
+        startBlock(index, { type: 'tool_use', id, name: block.name, input: {} });
+        // The API opens every tool input with an empty partial_json delta.
+        emit({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } });
+        const sent = streamChunks(index, splitIntoTokens(json), (chunk) => ({
+          type: 'input_json_delta',
+          partial_json: chunk,
+        }));
+        emit({ type: 'content_block_stop', index });
+        content.push({ type: 'tool_use', id, name: block.name, input: sent === json ? (block.input ?? {}) : {} });
+        sentToolUse = true;
+        break;
+      }
+    }
+  }
+  if (!pingSent) emit({ type: 'ping' });
+
+  const final = stop ?? { reason: turn.stopReason ?? (sentToolUse ? 'tool_use' : 'end_turn'), sequence: null };
+  emit({
+    type: 'message_delta',
+    delta: { stop_reason: final.reason, stop_sequence: final.sequence },
+    usage: usage(context.inputTokens, used),
+  });
+  emit({ type: 'message_stop' });
+
+  return {
+    events,
+    signatures,
+    message: {
+      id: context.messageId,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content,
+      stop_reason: final.reason,
+      stop_sequence: final.sequence,
+      usage: messageUsage(context.inputTokens, used),
+    },
+  };
+}
+
+function producesTokens(block: ReplyBlock): boolean {
+  switch (block.type) {
+    case 'text':
+      return block.text.length > 0;
+    case 'thinking':
+      return block.thinking.length > 0;
+    case 'redacted_thinking':
+      return false;
+    case 'tool_use':
+      return true;
+  }
+}

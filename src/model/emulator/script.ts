@@ -1,0 +1,61 @@
+import type { ApiErrorType, HttpErrorTurn, ReplyBlock, ReplyTurn } from './types.ts';
+
+/** Shorthands for the turns tests script most; the plain objects work just as well. */
+
+type ReplyOptions = Omit<ReplyTurn, 'blocks'>;
+
+export function textTurn(text: string, options: ReplyOptions = {}): ReplyTurn {
+  return { ...options, blocks: [{ type: 'text', text }] };
+}
+
+export function toolUseTurn(
+  name: string,
+  input: unknown,
+  options: ReplyOptions & { readonly id?: string; readonly preamble?: string } = {},
+): ReplyTurn {
+  const { id, preamble, ...rest } = options;
+  const blocks: ReplyBlock[] = [];
+  if (preamble !== undefined) blocks.push({ type: 'text', text: preamble });
+  blocks.push(id === undefined ? { type: 'tool_use', name, input } : { type: 'tool_use', name, input, id });
+  return { ...rest, blocks };
+}
+
+export function rateLimited(options: { readonly retryAfterSeconds?: number; readonly retryAfterMs?: number } = {}): HttpErrorTurn {
+  return {
+    httpError: {
+      status: 429,
+      type: 'rate_limit_error',
+      retryAfterSeconds: options.retryAfterSeconds ?? 1,
+      ...(options.retryAfterMs !== undefined ? { retryAfterMs: options.retryAfterMs } : {}),
+    },
+  };
+}
+
+export function overloaded(message?: string): HttpErrorTurn {
+  return { httpError: { status: 529, type: 'overloaded_error', ...(message !== undefined ? { message } : {}) } };
+}
+
+export function serverError(message?: string): HttpErrorTurn {
+  return { httpError: { status: 500, type: 'api_error', ...(message !== undefined ? { message } : {}) } };
+}
+
+/** HTTP 200, `afterTokens` tokens of `reply`, then `event: error`. */
+export function errorEventAfter(
+  afterTokens: number,
+  reply: ReplyTurn,
+  errorType: ApiErrorType = 'overloaded_error',
+  message?: string,
+): ReplyTurn {
+  return {
+    ...reply,
+    interrupt: { kind: 'error_event', afterTokens, errorType, ...(message !== undefined ? { message } : {}) },
+  };
+}
+
+export function dropAfter(afterTokens: number, reply: ReplyTurn): ReplyTurn {
+  return { ...reply, interrupt: { kind: 'drop', afterTokens } };
+}
+
+export function stallAfter(afterTokens: number, reply: ReplyTurn): ReplyTurn {
+  return { ...reply, interrupt: { kind: 'stall', afterTokens } };
+}
