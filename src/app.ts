@@ -5,13 +5,22 @@ import { errorsInterceptor } from './rpc/errors.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
 import { listen, type Listener } from './server/listener.ts';
+import { ConversationQueue } from './engine/conversation-queue.ts';
+import { PromptRunner } from './engine/prompt-runner.ts';
+import { connectModel } from './model/anthropic-client.ts';
 import { ConversationStore } from './store/conversation-store.ts';
 import { startEmbeddedPostgres } from './store/embedded-postgres.ts';
+import { Notifications } from './store/notifications.ts';
 import { migrate, openOrm } from './store/orm.ts';
+import { PromptStore } from './store/prompt-store.ts';
+import { builtinTools } from './tools/builtin/index.ts';
+import { ToolExecutor } from './tools/tool-executor.ts';
 
 export interface App {
   readonly logger: Logger;
   readonly conversations: ConversationStore;
+  readonly prompts: PromptStore;
+  readonly queue: ConversationQueue;
   /** Binds the port; resolves with the port actually bound. */
   listen(): Promise<number>;
   /** Stops serving, then releases everything createApp acquired, in reverse order. */
@@ -20,6 +29,10 @@ export interface App {
 
 export interface AppOptions {
   logger?: Logger;
+  /** Called with each SQL statement the ORM runs (statement counts in tests and benchmarks). */
+  onQuery?: (sql: string) => void;
+  /** In-process tools to offer instead of the built-ins. */
+  tools?: ConstructorParameters<typeof ToolExecutor>[0];
 }
 
 /**
@@ -43,19 +56,62 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       databaseUrl = embedded.url;
     }
 
-    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize });
+    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, onQuery: options.onQuery });
     cleanup.push(() => orm.close());
     await migrate(orm, databaseUrl);
 
     const conversations = new ConversationStore(orm);
+    const prompts = new PromptStore(orm);
+    const notifications = new Notifications(databaseUrl, logger);
+    cleanup.push(() => notifications.close());
+    await notifications.start();
+
+    const model = await connectModel(
+      {
+        apiKey: config.anthropicApiKey,
+        baseUrl: config.anthropicBaseUrl,
+        maxRetries: config.anthropicMaxRetries,
+        offlineTokensPerSecond: config.offlineTokensPerSecond,
+      },
+      logger,
+    );
+    cleanup.push(() => model.close());
+
+    const tools = new ToolExecutor(options.tools ?? builtinTools());
+    const runner = new PromptRunner({
+      store: prompts,
+      conversations,
+      anthropic: model.anthropic,
+      tools,
+      logger,
+      options: { maxToolRounds: config.maxToolRounds },
+    });
+    const queue = new ConversationQueue(
+      prompts,
+      notifications,
+      runner.run,
+      {
+        concurrency: config.maxConcurrentPrompts,
+        leaseMs: config.leaseMs,
+        pollMs: config.queuePollMs,
+        maxAttempts: config.maxPromptAttempts,
+      },
+      logger,
+    );
+    queue.start();
+    cleanup.push(() => queue.stop());
+
     const handler = httpHandler({
       routes: routes({
         conversations,
+        prompts,
         settings: {
           defaultModel: config.defaultModel,
           defaultMaxTokens: config.defaultMaxTokens,
-          isKnownTool: () => false,
+          isKnownTool: (name) => tools.has(name),
         },
+        maxQueuedPerConversation: config.maxQueuedPerConversation,
+        cancelLocal: (messageId) => queue.cancelLocal(messageId),
       }),
       interceptors: [errorsInterceptor(logger)],
       corsOrigins: config.corsOrigins,
@@ -66,6 +122,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     return {
       logger,
       conversations,
+      prompts,
+      queue,
       async listen() {
         listener = await listen(handler, config.host, config.port);
         logger.info('Parley is serving gRPC, gRPC-Web and Connect', { url: `http://${config.host}:${listener.port}` });

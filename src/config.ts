@@ -25,6 +25,22 @@ export interface Config {
   logLevel: LogLevel;
   /** Database connections per instance. */
   databasePoolSize: number;
+  /** Prompts one instance runs at once. */
+  maxConcurrentPrompts: number;
+  /** How long a running prompt's claim holds without renewal before another instance recovers it. */
+  leaseMs: number;
+  /** Safety-net queue poll interval. */
+  queuePollMs: number;
+  /** Attempts per message when instances die while answering it. */
+  maxPromptAttempts: number;
+  /** Model calls ending in tool use per prompt. */
+  maxToolRounds: number;
+  /** Queued plus running user messages per conversation. */
+  maxQueuedPerConversation: number;
+  /** SDK retries of 429, 529, 5xx and connection errors before the first token. */
+  anthropicMaxRetries: number;
+  /** Pace of the offline model; 0 streams as fast as possible. */
+  offlineTokensPerSecond: number;
 }
 
 export class ConfigError extends Error {
@@ -81,11 +97,19 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: text('PARLEY_DATA_DIR') ?? '.parley',
     anthropicApiKey: apiKey,
     anthropicBaseUrl: url('ANTHROPIC_BASE_URL', ['http:', 'https:'], 'https://api.anthropic.com'),
-    defaultModel: text('PARLEY_DEFAULT_MODEL') ?? 'claude-sonnet-4-5',
+    defaultModel: text('PARLEY_DEFAULT_MODEL') ?? 'claude-sonnet-5-5',
     defaultMaxTokens: integer('PARLEY_DEFAULT_MAX_TOKENS', 4096, 1, 128_000),
     corsOrigins: (text('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     logLevel: logLevel as LogLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    maxConcurrentPrompts: integer('PARLEY_MAX_CONCURRENT_PROMPTS', 64, 1, 10_000),
+    leaseMs: integer('PARLEY_LEASE_MS', 30_000, 300, 3_600_000),
+    queuePollMs: integer('PARLEY_QUEUE_POLL_MS', 2_000, 10, 600_000),
+    maxPromptAttempts: integer('PARLEY_MAX_PROMPT_ATTEMPTS', 3, 1, 100),
+    maxToolRounds: integer('PARLEY_MAX_TOOL_ROUNDS', 10, 1, 1000),
+    maxQueuedPerConversation: integer('PARLEY_MAX_QUEUED_PER_CONVERSATION', 100, 1, 100_000),
+    anthropicMaxRetries: integer('ANTHROPIC_MAX_RETRIES', 3, 0, 20),
+    offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),
   };
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {

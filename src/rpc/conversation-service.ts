@@ -2,18 +2,40 @@ import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import type { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { isUuid } from '../store/ids.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
+import type { PromptStore, TransitionResult } from '../store/prompt-store.ts';
 import { conversationToProto, messageToProto } from './convert.ts';
 import { ownerOf } from './owner.ts';
 import { decodePageToken, encodePageToken } from './page-token.ts';
-import { pageSize, requireId, requireTitle, settingsFromProto, type SettingsContext } from './validate.ts';
+import {
+  pageSize,
+  requireId,
+  requireMessageText,
+  requireRequestId,
+  requireTitle,
+  settingsFromProto,
+  type SettingsContext,
+} from './validate.ts';
 
 export interface ConversationServiceDeps {
   conversations: ConversationStore;
+  prompts: PromptStore;
   settings: SettingsContext;
+  /** Queued plus running user messages a conversation may hold. */
+  maxQueuedPerConversation: number;
+  /** Stops a prompt at once when it runs on this instance (others hear a notification). */
+  cancelLocal: (messageId: string) => void;
 }
 
 function notFound(id: string): ConnectError {
   return new ConnectError(`conversation ${id} not found`, Code.NotFound);
+}
+
+function transitioned(result: TransitionResult, messageId: string, verb: string) {
+  if (result.kind === 'not_found') throw new ConnectError(`user message ${messageId} not found in this conversation`, Code.NotFound);
+  if (result.kind === 'wrong_status') {
+    throw new ConnectError(`message ${messageId} is ${result.status} and cannot be ${verb}`, Code.FailedPrecondition);
+  }
+  return result.message;
 }
 
 function unimplemented(rpc: string): ConnectError {
@@ -66,21 +88,51 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       return {};
     },
 
-    sendMessage() {
-      throw unimplemented('SendMessage');
+    async sendMessage(request, context) {
+      const conversationId = requireId('conversation_id', request.conversationId);
+      const text = requireMessageText('text', request.text);
+      const requestId = requireRequestId('request_id', request.requestId);
+      const result = await deps.prompts.enqueue(ownerOf(context), conversationId, {
+        text,
+        requestId,
+        maxQueued: deps.maxQueuedPerConversation,
+      });
+      switch (result.kind) {
+        case 'not_found':
+          throw notFound(conversationId);
+        case 'queue_full':
+          throw new ConnectError(
+            `conversation ${conversationId} already has ${result.limit} messages waiting; wait for some to be answered`,
+            Code.ResourceExhausted,
+          );
+        case 'request_id_reused':
+          throw new ConnectError(
+            `request_id "${requestId}" was already used for message ${result.message.id} with different text`,
+            Code.FailedPrecondition,
+          );
+        case 'queued':
+          return { message: messageToProto(result.message) };
+      }
     },
     // eslint-disable-next-line require-yield -- answers unimplemented before the first message
     async *subscribe() {
       throw unimplemented('Subscribe');
     },
-    cancelPrompt() {
-      throw unimplemented('CancelPrompt');
+    async cancelPrompt(request, context) {
+      const conversationId = requireId('conversation_id', request.conversationId);
+      const messageId = requireId('message_id', request.messageId);
+      const message = transitioned(await deps.prompts.cancel(ownerOf(context), conversationId, messageId), messageId, 'cancelled');
+      deps.cancelLocal(messageId);
+      return { message: messageToProto(message) };
     },
     submitToolResult() {
       throw unimplemented('SubmitToolResult');
     },
-    retryMessage() {
-      throw unimplemented('RetryMessage');
+    async retryMessage(request, context) {
+      const conversationId = requireId('conversation_id', request.conversationId);
+      const messageId = requireId('message_id', request.messageId);
+      const message = transitioned(await deps.prompts.requeue(ownerOf(context), conversationId, messageId), messageId, 'retried');
+      return { message: messageToProto(message) };
     },
   };
 }

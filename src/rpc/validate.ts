@@ -14,6 +14,8 @@ export const LIMITS = {
   toolNameLength: 64,
   toolDescriptionLength: 4096,
   toolsPerConversation: 64,
+  messageLength: 100_000,
+  requestIdLength: 128,
   pageSizeDefault: 20,
   pageSizeMax: 100,
 } as const;
@@ -33,6 +35,21 @@ export function requireTitle(field: string, value: string): string {
   if (title === '') throw invalid(field, 'must not be empty');
   if ([...title].length > LIMITS.titleLength) throw invalid(field, `must be at most ${LIMITS.titleLength} characters`);
   return title;
+}
+
+export function requireMessageText(field: string, value: string): string {
+  if (value.trim() === '') throw invalid(field, 'must not be empty');
+  if (value.length > LIMITS.messageLength) throw invalid(field, `must be at most ${LIMITS.messageLength} characters`);
+  return value;
+}
+
+/** The optional idempotency key: null when not given. */
+export function requireRequestId(field: string, value: string): string | null {
+  if (value === '') return null;
+  if (value.length > LIMITS.requestIdLength || !/^[\x21-\x7e]+$/.test(value)) {
+    throw invalid(field, `must be at most ${LIMITS.requestIdLength} printable ASCII characters without spaces`);
+  }
+  return value;
 }
 
 export function pageSize(value: number): number {

@@ -14,6 +14,7 @@ export interface OrmOptions {
   /** Connection pool size per instance. */
   poolSize?: number;
   debug?: boolean;
+  onQuery?: ((sql: string) => void) | undefined;
 }
 
 export function ormConfig(options: OrmOptions) {
@@ -35,6 +36,10 @@ export function ormConfig(options: OrmOptions) {
     },
     // Vitest and Node both load `.ts` migrations through a plain dynamic import.
     dynamicImportProvider: (id: string) => import(id),
+    onQuery: (sql: string) => {
+      options.onQuery?.(sql);
+      return sql;
+    },
   });
 }
 

@@ -54,7 +54,7 @@ export const contractCases: Record<string, ContractCase[]> = {
         };
         expect(conversation.id).toMatch(/^[0-9a-f-]{36}$/);
         expect(conversation.title).toBe('Trip planning');
-        expect(conversation.settings).toMatchObject({ model: 'claude-sonnet-4-5', maxTokens: 4096 });
+        expect(conversation.settings).toMatchObject({ model: 'claude-sonnet-5-5', maxTokens: 4096 });
         expect(conversation.createTime).toBeTypeOf('string');
       },
     },
@@ -229,7 +229,53 @@ export const contractCases: Record<string, ContractCase[]> = {
     },
   ],
 
-  SendMessage: [unimplemented('SendMessage')],
+  SendMessage: [
+    {
+      name: 'queues a user message with its queue position',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        const first = expectOk(await client.unary('SendMessage', { conversationId, text: 'Hello' }));
+        expect(first.message).toMatchObject({
+          conversationId,
+          role: 'ROLE_USER',
+          status: 'MESSAGE_STATUS_QUEUED',
+          blocks: [{ text: { text: 'Hello' } }],
+        });
+        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'And another thing' }));
+        expect((second.message as JsonObject).queuePosition).toBe(1);
+      },
+    },
+    {
+      name: 'returns the same message for a repeated request_id',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        const first = expectOk(await client.unary('SendMessage', { conversationId, text: 'Once', requestId: 'abc-1' }));
+        const again = expectOk(await client.unary('SendMessage', { conversationId, text: 'Once', requestId: 'abc-1' }));
+        expect((again.message as JsonObject).id).toBe((first.message as JsonObject).id);
+      },
+    },
+    {
+      name: 'rejects empty text and writes nothing',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('SendMessage', { conversationId, text: '  ' }), Code.InvalidArgument, 'text');
+        expect(await fixtures.conversations.messages('default', conversationId)).toEqual([]);
+      },
+    },
+    {
+      name: 'rejects text over 100,000 characters',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('SendMessage', { conversationId, text: 'x'.repeat(100_001) }), Code.InvalidArgument, 'text');
+      },
+    },
+    {
+      name: 'answers not_found for an unknown conversation',
+      async run(client) {
+        expectError(await client.unary('SendMessage', { conversationId: UNKNOWN_ID, text: 'hi' }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+  ],
   Subscribe: [
     {
       name: 'answers unimplemented until streaming lands',
@@ -240,14 +286,72 @@ export const contractCases: Record<string, ContractCase[]> = {
       },
     },
   ],
-  CancelPrompt: [unimplemented('CancelPrompt')],
+  CancelPrompt: [
+    {
+      name: 'takes a queued message out of the queue',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        // The offline model answers the first slowly, so the second is still queued.
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
+        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
+        const messageId = (second.message as JsonObject).id as string;
+        const response = expectOk(await client.unary('CancelPrompt', { conversationId, messageId }));
+        expect(response.message).toMatchObject({ id: messageId, status: 'MESSAGE_STATUS_CANCELLED' });
+        expectError(await client.unary('CancelPrompt', { conversationId, messageId }), Code.FailedPrecondition, 'cancelled');
+      },
+    },
+    {
+      name: 'answers not_found for an unknown message',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('CancelPrompt', { conversationId, messageId: UNKNOWN_ID }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+    {
+      name: 'rejects a malformed message id',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('CancelPrompt', { conversationId, messageId: 'x' }), Code.InvalidArgument, 'message_id');
+      },
+    },
+  ],
   SubmitToolResult: [unimplemented('SubmitToolResult')],
-  RetryMessage: [unimplemented('RetryMessage')],
+  RetryMessage: [
+    {
+      name: 'queues a cancelled message again',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
+        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
+        const messageId = (second.message as JsonObject).id as string;
+        expectOk(await client.unary('CancelPrompt', { conversationId, messageId }));
+        const response = expectOk(await client.unary('RetryMessage', { conversationId, messageId }));
+        expect(response.message).toMatchObject({ id: messageId, status: 'MESSAGE_STATUS_QUEUED' });
+      },
+    },
+    {
+      name: 'refuses a message that is not failed or cancelled',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
+        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
+        const messageId = (second.message as JsonObject).id as string;
+        expectError(await client.unary('RetryMessage', { conversationId, messageId }), Code.FailedPrecondition, 'queued');
+      },
+    },
+    {
+      name: 'answers not_found for an unknown message',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('RetryMessage', { conversationId, messageId: UNKNOWN_ID }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+  ],
 };
 
 function unimplemented(rpc: string): ContractCase {
   return {
-    name: 'answers unimplemented until the engine lands',
+    name: 'answers unimplemented until client tools land',
     async run(client) {
       expectError(await client.unary(rpc, {}), Code.Unimplemented, rpc);
     },

@@ -32,7 +32,7 @@ afterAll(async () => {
 
 function defaultSettings() {
   return {
-    model: 'claude-sonnet-4-5',
+    model: 'claude-sonnet-5-5',
     systemPrompt: '',
     maxTokens: 4096,
     thinkingBudgetTokens: 0,

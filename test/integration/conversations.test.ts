@@ -4,7 +4,7 @@ import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import type { ConversationSettings } from '../../src/store/records.ts';
 
 const settings: ConversationSettings = {
-  model: 'claude-sonnet-4-5',
+  model: 'claude-sonnet-5-5',
   systemPrompt: '',
   maxTokens: 1024,
   thinkingBudgetTokens: 0,

@@ -22,7 +22,31 @@ export const MessageEntity = defineEntity({
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
     startedAt: p.datetime().nullable(),
     endedAt: p.datetime().nullable(),
+    // Fencing token: incremented each time the queue claims a user message; an assistant
+    // message carries the attempt that wrote it. Every write of a prompt checks it, so a stalled
+    // old attempt can never overwrite its replacement.
+    attempt: p.integer().default(0),
+    // A processing user message is held by the instance running it until this time; the holder
+    // renews it, and anyone may requeue the message once it has passed.
+    leaseExpiresAt: p.datetime().nullable(),
+    // Set by CancelPrompt on a running prompt. The running instance sees it (notification, or its
+    // next lease renewal) and stops; lease recovery cancels instead of retrying.
+    cancelRequested: p.boolean().default(false),
   },
-  indexes: [{ name: 'message_conversation_idx', properties: ['conversation', 'id'] }],
+  indexes: [
+    { name: 'message_conversation_idx', properties: ['conversation', 'id'] },
+    // The queue scans queued user messages oldest first.
+    { name: 'message_queued_idx', expression: `create index "message_queued_idx" on "message" ("id") where "role" = 'user' and "status" = 'queued'` },
+    // Lease recovery finds expired leases without scanning finished messages.
+    {
+      name: 'message_lease_idx',
+      expression: `create index "message_lease_idx" on "message" ("lease_expires_at") where "role" = 'user' and "status" = 'processing'`,
+    },
+    // Invariant: at most one active prompt per conversation, whatever any instance does.
+    {
+      name: 'message_one_active_prompt_key',
+      expression: `create unique index "message_one_active_prompt_key" on "message" ("conversation_id") where "role" = 'user' and "status" = 'processing'`,
+    },
+  ],
   uniques: [{ name: 'message_request_id_key', properties: ['conversation', 'requestId'] }],
 });

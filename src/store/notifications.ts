@@ -1,0 +1,88 @@
+import pg from 'pg';
+import type { Logger } from '../logger.ts';
+
+type Handler = (payload: string) => void;
+
+/**
+ * One LISTEN connection per instance for PostgreSQL notifications. Reconnects by itself after
+ * the database goes away; `onReconnect` handlers run after each reconnect because notifications
+ * sent while disconnected are lost, and listeners must catch up by reading state.
+ */
+export class Notifications {
+  readonly #url: string;
+  readonly #logger: Logger;
+  readonly #handlers = new Map<string, Set<Handler>>();
+  readonly #reconnectHandlers = new Set<() => void>();
+  #client: pg.Client | null = null;
+  #closed = false;
+  #retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(databaseUrl: string, logger: Logger) {
+    this.#url = databaseUrl;
+    this.#logger = logger;
+  }
+
+  async start(): Promise<void> {
+    await this.#connect();
+  }
+
+  on(channel: string, handler: Handler): () => void {
+    const set = this.#handlers.get(channel) ?? new Set();
+    set.add(handler);
+    if (!this.#handlers.has(channel)) {
+      this.#handlers.set(channel, set);
+      this.#client?.query(`listen ${pg.escapeIdentifier(channel)}`).catch(() => undefined);
+    }
+    return () => set.delete(handler);
+  }
+
+  onReconnect(handler: () => void): () => void {
+    this.#reconnectHandlers.add(handler);
+    return () => this.#reconnectHandlers.delete(handler);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    const client = this.#client;
+    this.#client = null;
+    await client?.end().catch(() => undefined);
+  }
+
+  async #connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#url });
+    client.on('notification', (message) => {
+      for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? '');
+    });
+    client.on('error', (error) => {
+      this.#logger.warn('notification connection lost; reconnecting', { error: error.message });
+      this.#scheduleReconnect(client);
+    });
+    client.on('end', () => this.#scheduleReconnect(client));
+    await client.connect();
+    for (const channel of this.#handlers.keys()) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+    this.#client = client;
+  }
+
+  #scheduleReconnect(failed: pg.Client | null, delayMs = 500): void {
+    if (this.#closed || this.#retryTimer) return;
+    if (failed !== null) {
+      if (this.#client !== failed) return;
+      this.#client = null;
+      failed.removeAllListeners();
+      failed.on('error', () => undefined);
+      failed.end().catch(() => undefined);
+    }
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#closed) return;
+      this.#connect().then(
+        () => {
+          this.#logger.info('notification connection restored');
+          for (const handler of this.#reconnectHandlers) handler();
+        },
+        () => this.#scheduleReconnect(null, Math.min(delayMs * 2, 10_000)),
+      );
+    }, delayMs);
+  }
+}

@@ -1,0 +1,444 @@
+import type { Transaction } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { BlockEntity, MessageEntity } from './entities/index.ts';
+import { toMessage } from './conversation-store.ts';
+import { uuidv7 } from './ids.ts';
+import type { Orm } from './orm.ts';
+import type { BlockContent, MessageError, MessageRecord, MessageStatus, Usage } from './records.ts';
+
+/** NOTIFY channel: a user message was queued (payload: conversation id). */
+export const QUEUE_CHANNEL = 'parley_queue';
+/** NOTIFY channel: cancellation of a running prompt was requested (payload: user message id). */
+export const CANCEL_CHANNEL = 'parley_cancel';
+
+/** A user message claimed by this instance: the fence for every write of its prompt. */
+export interface Claim {
+  ownerId: string;
+  conversationId: string;
+  messageId: string;
+  attempt: number;
+}
+
+export type EnqueueResult =
+  | { kind: 'queued'; message: MessageRecord; created: boolean }
+  | { kind: 'not_found' }
+  | { kind: 'request_id_reused'; message: MessageRecord }
+  | { kind: 'queue_full'; limit: number };
+
+export type TransitionResult =
+  | { kind: 'ok'; message: MessageRecord }
+  | { kind: 'not_found' }
+  | { kind: 'wrong_status'; status: MessageStatus };
+
+export interface PromptOutcome {
+  status: Extract<MessageStatus, 'completed' | 'failed' | 'cancelled'>;
+  error: MessageError | null;
+  stopReason: string | null;
+  usage: Usage | null;
+}
+
+export interface LeaseState {
+  messageId: string;
+  /** False when the lease was lost (expired and taken over): stop at once, write nothing. */
+  held: boolean;
+  cancelRequested: boolean;
+}
+
+interface MessageRow {
+  id: string;
+  conversation_id: string;
+  role: 'user' | 'assistant';
+  status: MessageStatus;
+  error: MessageError | null;
+  reply_to: string | null;
+  stop_reason: string | null;
+  model: string | null;
+  usage: Usage | null;
+  queue_position: number;
+  request_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  ended_at: Date | null;
+  attempt: number;
+}
+
+/**
+ * The queue's and the prompt runner's side of the store. Claims use row locks with SKIP LOCKED
+ * and a partial unique index backs the one-active-prompt rule; every write of a running prompt
+ * is fenced by (message id, attempt, status = processing).
+ */
+export class PromptStore {
+  readonly #orm: Orm;
+
+  constructor(orm: Orm) {
+    this.#orm = orm;
+  }
+
+  #em(): EntityManager {
+    return this.#orm.em.fork();
+  }
+
+  async #sql<T>(sql: string, params: unknown[] = [], ctx?: Transaction): Promise<T[]> {
+    return this.#orm.em.getConnection().execute<T[]>(sql, params, 'all', ctx);
+  }
+
+  /** Stores a user message as queued and wakes the queue, in one transaction. */
+  async enqueue(
+    ownerId: string,
+    conversationId: string,
+    input: { text: string; requestId: string | null; maxQueued: number },
+  ): Promise<EnqueueResult> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      // Locking the conversation serialises sends into it: queue positions and the queue limit
+      // stay exact under concurrent sends.
+      const [conversation] = await this.#sql<{ id: string }>(
+        'select id from conversation where id = ? and owner_id = ? for update',
+        [conversationId, ownerId],
+        ctx,
+      );
+      if (!conversation) return { kind: 'not_found' };
+      if (input.requestId !== null) {
+        const [existing] = await this.#sql<MessageRow>(
+          `select * from message where conversation_id = ? and request_id = ?`,
+          [conversationId, input.requestId],
+          ctx,
+        );
+        if (existing) {
+          const blocks = await this.#blocks([existing.id], ctx);
+          const message = rowToMessage(existing, blocks.get(existing.id) ?? []);
+          const sameText = message.blocks.length === 1 && message.blocks[0]?.type === 'text' && message.blocks[0].text === input.text;
+          return sameText ? { kind: 'queued', message, created: false } : { kind: 'request_id_reused', message };
+        }
+      }
+      const [ahead] = await this.#sql<{ count: string }>(
+        `select count(*) from message where conversation_id = ? and role = 'user' and status in ('queued', 'processing')`,
+        [conversationId],
+        ctx,
+      );
+      const position = Number(ahead?.count ?? 0);
+      if (position >= input.maxQueued) return { kind: 'queue_full', limit: input.maxQueued };
+      const id = uuidv7();
+      const [row] = await this.#sql<MessageRow>(
+        `insert into message (id, conversation_id, role, status, queue_position, request_id, created_at, updated_at)
+         values (?, ?, 'user', 'queued', ?, ?, now(), now()) returning *`,
+        [id, conversationId, position, input.requestId],
+        ctx,
+      );
+      const blocks: BlockContent[] = [{ type: 'text', text: input.text }];
+      await this.#sql('insert into block (message_id, position, content) values (?, 0, ?)', [id, JSON.stringify(blocks[0])], ctx);
+      await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, conversationId], ctx);
+      return { kind: 'queued', message: rowToMessage(row!, blocks), created: true };
+    });
+  }
+
+  /** Queues a failed or cancelled user message again, at the end of its conversation's queue. */
+  async requeue(ownerId: string, conversationId: string, messageId: string): Promise<TransitionResult> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const current = await this.#userMessage(ownerId, conversationId, messageId, ctx, true);
+      if (!current) return { kind: 'not_found' };
+      if (current.status !== 'failed' && current.status !== 'cancelled') return { kind: 'wrong_status', status: current.status };
+      const [ahead] = await this.#sql<{ count: string }>(
+        `select count(*) from message where conversation_id = ? and role = 'user' and status in ('queued', 'processing')`,
+        [conversationId],
+        ctx,
+      );
+      // A fresh id would reorder the conversation; instead the queue orders by id and a retried
+      // message keeps its place in history. See docs/engine.md.
+      const [row] = await this.#sql<MessageRow>(
+        `update message set status = 'queued', error = null, started_at = null, ended_at = null,
+           cancel_requested = false, queue_position = ?, updated_at = now()
+         where id = ? returning *`,
+        [Number(ahead?.count ?? 0), messageId],
+        ctx,
+      );
+      await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, conversationId], ctx);
+      const blocks = await this.#blocks([messageId], ctx);
+      return { kind: 'ok', message: rowToMessage(row!, blocks.get(messageId) ?? []) };
+    });
+  }
+
+  /**
+   * Cancels a user message: a queued one leaves the queue at once; a running one is flagged, and
+   * the instance running it is told (NOTIFY) to stop.
+   */
+  async cancel(ownerId: string, conversationId: string, messageId: string): Promise<TransitionResult> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const current = await this.#userMessage(ownerId, conversationId, messageId, ctx, true);
+      if (!current) return { kind: 'not_found' };
+      let row: MessageRow | undefined;
+      if (current.status === 'queued') {
+        [row] = await this.#sql<MessageRow>(
+          `update message set status = 'cancelled', ended_at = now(), updated_at = now(), error = ?
+           where id = ? returning *`,
+          [JSON.stringify(CANCELLED), messageId],
+          ctx,
+        );
+      } else if (current.status === 'processing') {
+        [row] = await this.#sql<MessageRow>(
+          'update message set cancel_requested = true, updated_at = now() where id = ? returning *',
+          [messageId],
+          ctx,
+        );
+        await this.#sql('select pg_notify(?, ?)', [CANCEL_CHANNEL, messageId], ctx);
+      } else {
+        return { kind: 'wrong_status', status: current.status };
+      }
+      const blocks = await this.#blocks([messageId], ctx);
+      return { kind: 'ok', message: rowToMessage(row!, blocks.get(messageId) ?? []) };
+    });
+  }
+
+  /**
+   * Claims the oldest queued user message of a conversation that has no active prompt, or
+   * returns null. Safe across instances: the conversation row is locked (skipping ones another
+   * claimer holds), and the partial unique index refuses a second active prompt regardless.
+   */
+  async claimNext(leaseMs: number): Promise<Claim | null> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const [candidate] = await this.#sql<{ id: string; conversation_id: string; owner_id: string }>(
+        `select m.id, m.conversation_id, c.owner_id
+         from message m join conversation c on c.id = m.conversation_id
+         where m.role = 'user' and m.status = 'queued'
+           and not exists (select 1 from message p where p.conversation_id = m.conversation_id
+                           and p.role = 'user' and p.status = 'processing')
+           and not exists (select 1 from message o where o.conversation_id = m.conversation_id
+                           and o.role = 'user' and o.status = 'queued' and o.id < m.id)
+         order by m.id
+         limit 1
+         for update of c skip locked`,
+        [],
+        ctx,
+      );
+      if (!candidate) return null;
+      // The status check runs again on the row's latest version: if another instance claimed
+      // or cancelled it after our snapshot, nothing is updated and the caller tries again.
+      const [claimed] = await this.#sql<{ attempt: number }>(
+        `update message set status = 'processing', attempt = attempt + 1, started_at = now(), updated_at = now(),
+           lease_expires_at = now() + (? * interval '1 millisecond')
+         where id = ? and status = 'queued' returning attempt`,
+        [leaseMs, candidate.id],
+        ctx,
+      );
+      if (!claimed) return null;
+      return {
+        ownerId: candidate.owner_id,
+        conversationId: candidate.conversation_id,
+        messageId: candidate.id,
+        attempt: claimed.attempt,
+      };
+    });
+  }
+
+  /** Extends the leases this instance holds; reports lost leases and requested cancellations. */
+  async renewLeases(claims: Claim[], leaseMs: number): Promise<LeaseState[]> {
+    if (claims.length === 0) return [];
+    const rows = await this.#sql<{ id: string; cancel_requested: boolean }>(
+      `update message m set lease_expires_at = now() + (? * interval '1 millisecond')
+       from json_to_recordset(?::json) as held(id uuid, attempt int)
+       where m.id = held.id and m.attempt = held.attempt and m.status = 'processing'
+       returning m.id, m.cancel_requested`,
+      [leaseMs, JSON.stringify(claims.map((c) => ({ id: c.messageId, attempt: c.attempt })))],
+    );
+    const renewed = new Map(rows.map((row) => [row.id, row.cancel_requested]));
+    return claims.map((claim) => ({
+      messageId: claim.messageId,
+      held: renewed.has(claim.messageId),
+      cancelRequested: renewed.get(claim.messageId) ?? false,
+    }));
+  }
+
+  /**
+   * Recovers prompts whose instance stopped renewing their lease: the attempt's partial reply is
+   * marked failed (and so left out of history), and the user message is queued again, or failed
+   * after `maxAttempts`, or cancelled if cancellation had been requested.
+   */
+  async recoverExpiredLeases(maxAttempts: number): Promise<number> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const expired = await this.#sql<{ id: string; attempt: number; cancel_requested: boolean; conversation_id: string }>(
+        `select id, attempt, cancel_requested, conversation_id from message
+         where role = 'user' and status = 'processing' and lease_expires_at < now()
+         for update skip locked`,
+        [],
+        ctx,
+      );
+      for (const message of expired) {
+        await this.#sql(
+          `update message set status = 'failed', ended_at = now(), updated_at = now(), error = ?
+           where reply_to = ? and status = 'processing'`,
+          [JSON.stringify(LEASE_EXPIRED), message.id],
+          ctx,
+        );
+        if (message.cancel_requested) {
+          await this.#sql(
+            `update message set status = 'cancelled', ended_at = now(), updated_at = now(), lease_expires_at = null, error = ? where id = ?`,
+            [JSON.stringify(CANCELLED), message.id],
+            ctx,
+          );
+        } else if (message.attempt >= maxAttempts) {
+          await this.#sql(
+            `update message set status = 'failed', ended_at = now(), updated_at = now(), lease_expires_at = null, error = ? where id = ?`,
+            [JSON.stringify(attemptsExhausted(maxAttempts)), message.id],
+            ctx,
+          );
+        } else {
+          await this.#sql(
+            `update message set status = 'queued', started_at = null, updated_at = now(), lease_expires_at = null where id = ?`,
+            [message.id],
+            ctx,
+          );
+        }
+        await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, message.conversation_id], ctx);
+      }
+      return expired.length;
+    });
+  }
+
+  /** The conversation's messages for the history builder (owner-scoped like every read). */
+  async messagesOf(claim: Claim): Promise<MessageRecord[]> {
+    const em = this.#em();
+    const rows = await em.find(
+      MessageEntity,
+      { conversation: { id: claim.conversationId, ownerId: claim.ownerId } },
+      { orderBy: { id: 'asc' } },
+    );
+    if (rows.length === 0) return [];
+    const blocks = await em.find(BlockEntity, { message: { $in: rows.map((r) => r.id) } }, { orderBy: { position: 'asc' } });
+    const byMessage = new Map<string, BlockContent[]>();
+    for (const block of blocks) {
+      const list = byMessage.get(block.message.id) ?? [];
+      list[block.position] = block.content;
+      byMessage.set(block.message.id, list);
+    }
+    return rows.map((row) => toMessage(row, claim.conversationId, byMessage.get(row.id) ?? []));
+  }
+
+  /** Creates the assistant message for this attempt; null if the claim is no longer held. */
+  async startReply(claim: Claim, model: string): Promise<MessageRecord | null> {
+    const id = uuidv7();
+    const [row] = await this.#sql<MessageRow>(
+      `insert into message (id, conversation_id, role, status, reply_to, model, attempt, created_at, updated_at, started_at)
+       select ?, ?, 'assistant', 'processing', ?, ?, ?, now(), now(), now()
+       where exists (${FENCE})
+       returning *`,
+      [id, claim.conversationId, claim.messageId, model, claim.attempt, claim.messageId, claim.attempt],
+    );
+    return row ? rowToMessage(row, []) : null;
+  }
+
+  /**
+   * Writes blocks of a reply, in one statement however many there are. Returns false when the
+   * claim was lost, in which case nothing was written.
+   */
+  async saveBlocks(claim: Claim, replyId: string, blocks: Array<{ position: number; content: BlockContent }>): Promise<boolean> {
+    if (blocks.length === 0) return true;
+    const rows = await this.#sql<{ position: number }>(
+      `insert into block (message_id, position, content)
+       select ?, b.position, b.content
+       from json_to_recordset(?::json) as b(position int, content json)
+       where exists (${FENCE})
+       on conflict (message_id, position) do update set content = excluded.content
+       returning position`,
+      [replyId, JSON.stringify(blocks), claim.messageId, claim.attempt],
+    );
+    return rows.length === blocks.length;
+  }
+
+  /**
+   * Ends a prompt: the user message and this attempt's reply reach their final status together.
+   * Returns false (and writes nothing) when the claim was lost.
+   */
+  async finish(claim: Claim, replyId: string | null, outcome: PromptOutcome): Promise<boolean> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const [user] = await this.#sql<{ id: string }>(
+        `update message set status = ?, error = ?, ended_at = now(), updated_at = now(), lease_expires_at = null
+         where id = ? and attempt = ? and status = 'processing' returning id`,
+        [outcome.status, outcome.error && JSON.stringify(outcome.error), claim.messageId, claim.attempt],
+        ctx,
+      );
+      if (!user) return false;
+      if (replyId !== null) {
+        await this.#sql(
+          `update message set status = ?, error = ?, stop_reason = ?, usage = ?, ended_at = now(), updated_at = now()
+           where id = ?`,
+          [outcome.status, outcome.error && JSON.stringify(outcome.error), outcome.stopReason, outcome.usage && JSON.stringify(outcome.usage), replyId],
+          ctx,
+        );
+      }
+      // The next message of this conversation may start now, on any instance.
+      await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, claim.conversationId], ctx);
+      return true;
+    });
+  }
+
+  async #userMessage(ownerId: string, conversationId: string, messageId: string, ctx: Transaction, lock: boolean) {
+    const [row] = await this.#sql<MessageRow>(
+      `select m.* from message m join conversation c on c.id = m.conversation_id
+       where m.id = ? and m.conversation_id = ? and c.owner_id = ? and m.role = 'user'
+       ${lock ? 'for update of m' : ''}`,
+      [messageId, conversationId, ownerId],
+      ctx,
+    );
+    return row ?? null;
+  }
+
+  async #blocks(messageIds: string[], ctx?: Transaction): Promise<Map<string, BlockContent[]>> {
+    const rows = await this.#sql<{ message_id: string; position: number; content: BlockContent | string }>(
+      `select message_id, position, content from block
+       where message_id in (select value::uuid from json_array_elements_text(?::json)) order by position`,
+      [JSON.stringify(messageIds)],
+      ctx,
+    );
+    const map = new Map<string, BlockContent[]>();
+    for (const row of rows) {
+      const list = map.get(row.message_id) ?? [];
+      list[row.position] = typeof row.content === 'string' ? (JSON.parse(row.content) as BlockContent) : row.content;
+      map.set(row.message_id, list);
+    }
+    return map;
+  }
+}
+
+// Parameters: user message id, attempt. (Lists travel as one JSON parameter: the driver layer
+// would expand a JavaScript array into a parameter list.)
+const FENCE = `select 1 from message f where f.id = ? and f.attempt = ? and f.status = 'processing'`;
+
+const CANCELLED: MessageError = { code: 'cancelled', message: 'The prompt was cancelled.' };
+const LEASE_EXPIRED: MessageError = {
+  code: 'lease_expired',
+  message: 'The instance answering this message stopped responding; the answer was started again.',
+};
+
+function attemptsExhausted(maxAttempts: number): MessageError {
+  return {
+    code: 'attempts_exhausted',
+    message: `The message could not be answered after ${maxAttempts} attempts because the instances answering it stopped.`,
+  };
+}
+
+function rowToMessage(row: MessageRow, blocks: BlockContent[]): MessageRecord {
+  return {
+    id: row.id,
+    conversationId: row.conversation_id,
+    role: row.role,
+    status: row.status,
+    blocks,
+    error: row.error,
+    replyToId: row.reply_to,
+    stopReason: row.stop_reason,
+    model: row.model,
+    usage: row.usage,
+    queuePosition: row.queue_position,
+    requestId: row.request_id,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    startedAt: row.started_at ? new Date(row.started_at) : null,
+    endedAt: row.ended_at ? new Date(row.ended_at) : null,
+  };
+}
