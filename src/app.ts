@@ -1,4 +1,5 @@
 import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
@@ -6,8 +7,9 @@ import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
 import { listen, type Listener } from './server/listener.ts';
 import { ConversationQueue } from './engine/conversation-queue.ts';
+import { EventHub } from './engine/event-hub.ts';
 import { PromptRunner } from './engine/prompt-runner.ts';
-import { connectModel } from './model/anthropic-client.ts';
+import { modelEndpoint } from './model/model-endpoint.ts';
 import { ConversationStore } from './store/conversation-store.ts';
 import { startEmbeddedPostgres } from './store/embedded-postgres.ts';
 import { Notifications } from './store/notifications.ts';
@@ -21,6 +23,7 @@ export interface App {
   readonly conversations: ConversationStore;
   readonly prompts: PromptStore;
   readonly queue: ConversationQueue;
+  readonly hub: EventHub;
   /** Binds the port; resolves with the port actually bound. */
   listen(): Promise<number>;
   /** Stops serving, then releases everything createApp acquired, in reverse order. */
@@ -66,25 +69,35 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cleanup.push(() => notifications.close());
     await notifications.start();
 
-    const model = await connectModel(
-      {
-        apiKey: config.anthropicApiKey,
-        baseUrl: config.anthropicBaseUrl,
-        maxRetries: config.anthropicMaxRetries,
-        offlineTokensPerSecond: config.offlineTokensPerSecond,
-      },
+    const model = await modelEndpoint(
+      { apiKey: config.anthropicApiKey, baseUrl: config.anthropicBaseUrl, offlineTokensPerSecond: config.offlineTokensPerSecond },
       logger,
     );
     cleanup.push(() => model.close());
+    // The one Anthropic client of this instance. The SDK retries 429, 529, 5xx and dropped
+    // connections before the first token, honouring retry-after.
+    const anthropic = new Anthropic({
+      apiKey: model.apiKey,
+      ...(model.baseURL ? { baseURL: model.baseURL } : {}),
+      maxRetries: config.anthropicMaxRetries,
+    });
+
+    const hub = new EventHub(
+      notifications,
+      (conversationId, afterSeq, limit) => conversations.eventsAfter(conversationId, afterSeq, limit),
+      { bufferLimit: config.subscriberBufferEvents },
+      logger,
+    );
+    cleanup.push(async () => hub.close());
 
     const tools = new ToolExecutor(options.tools ?? builtinTools());
     const runner = new PromptRunner({
       store: prompts,
       conversations,
-      anthropic: model.anthropic,
+      anthropic,
       tools,
       logger,
-      options: { maxToolRounds: config.maxToolRounds },
+      options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs },
     });
     const queue = new ConversationQueue(
       prompts,
@@ -112,6 +125,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
         maxQueuedPerConversation: config.maxQueuedPerConversation,
         cancelLocal: (messageId) => queue.cancelLocal(messageId),
+        hub,
+        heartbeatMs: config.heartbeatMs,
       }),
       interceptors: [errorsInterceptor(logger)],
       corsOrigins: config.corsOrigins,
@@ -124,6 +139,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       conversations,
       prompts,
       queue,
+      hub,
       async listen() {
         listener = await listen(handler, config.host, config.port);
         logger.info('Parley is serving gRPC, gRPC-Web and Connect', { url: `http://${config.host}:${listener.port}` });

@@ -41,6 +41,12 @@ export interface Config {
   anthropicMaxRetries: number;
   /** Pace of the offline model; 0 streams as fast as possible. */
   offlineTokensPerSecond: number;
+  /** How long streamed deltas gather before one write and one event carry them. */
+  deltaFlushMs: number;
+  /** Heartbeat interval on an idle Subscribe stream. */
+  heartbeatMs: number;
+  /** Events a subscriber may fall behind by before its stream ends with resource_exhausted. */
+  subscriberBufferEvents: number;
 }
 
 export class ConfigError extends Error {
@@ -110,6 +116,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxQueuedPerConversation: integer('PARLEY_MAX_QUEUED_PER_CONVERSATION', 100, 1, 100_000),
     anthropicMaxRetries: integer('ANTHROPIC_MAX_RETRIES', 3, 0, 20),
     offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),
+    deltaFlushMs: integer('PARLEY_DELTA_FLUSH_MS', 50, 1, 600_000),
+    heartbeatMs: integer('PARLEY_HEARTBEAT_MS', 15_000, 10, 3_600_000),
+    subscriberBufferEvents: integer('PARLEY_SUBSCRIBER_BUFFER_EVENTS', 10_000, 1, 10_000_000),
   };
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {

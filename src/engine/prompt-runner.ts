@@ -1,17 +1,20 @@
 import type Anthropic from '@anthropic-ai/sdk';
-import type { ContentBlock, Message as ApiMessage, Tool } from '@anthropic-ai/sdk/resources/messages';
+import type { Message as ApiMessage, RawMessageStreamEvent, Tool } from '@anthropic-ai/sdk/resources/messages';
 import type { Logger } from '../logger.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
 import type { Claim, PromptOutcome, PromptStore } from '../store/prompt-store.ts';
-import type { BlockContent, MessageRecord, Usage } from '../store/records.ts';
+import type { BlockContent, ConversationSettings, MessageRecord, Usage } from '../store/records.ts';
 import type { ToolExecutor } from '../tools/tool-executor.ts';
 import { PromptStopped } from './conversation-queue.ts';
 import { buildHistory, validateRequest } from './history/index.ts';
 import { describeModelFailure } from './model-errors.ts';
+import { ReplyWriter } from './reply-writer.ts';
 
 export interface PromptRunnerOptions {
   /** Model calls that end in tool use, per prompt, before the prompt ends with `max_tool_rounds`. */
   maxToolRounds: number;
+  /** How long text deltas gather before they are written and published together. */
+  deltaFlushMs: number;
 }
 
 export interface PromptRunnerDeps {
@@ -23,14 +26,11 @@ export interface PromptRunnerDeps {
   options: PromptRunnerOptions;
 }
 
-/** Stop reasons after which the answer is complete as far as the user is concerned. */
-const FINAL_STOP_REASONS = new Set(['end_turn', 'stop_sequence', 'max_tokens', 'pause_turn']);
-
 /**
  * Answers one claimed user message: builds the history, streams the model through the SDK,
- * stores each block as it completes (one statement per block, however many tokens it has),
- * runs requested tools and goes round again, then records the outcome. Every write is fenced by
- * the claim; losing the claim stops the prompt without writing.
+ * turns each stream event into a block change (stored and published by the ReplyWriter), runs
+ * requested tools and goes round again, then records the outcome. Every write is fenced by the
+ * claim; losing the claim stops the prompt without writing.
  */
 export class PromptRunner {
   readonly #deps: PromptRunnerDeps;
@@ -46,28 +46,20 @@ export class PromptRunner {
     const reply = await store.startReply(claim, conversation.settings.model);
     if (!reply) return;
 
-    const state: ReplyState = { reply, usage: emptyUsage(), stopReason: null, unsaved: [] };
+    const writer = new ReplyWriter(store, claim, reply, this.#deps.options.deltaFlushMs);
+    const usage = emptyUsage();
     let outcome: PromptOutcome;
     try {
-      outcome = await this.#answer(claim, conversation.settings, state, signal);
+      outcome = await this.#answer(claim, conversation.settings, writer, usage, signal);
+      await writer.settle();
     } catch (error) {
       const stopped = stopReasonOf(signal, error);
       if (stopped === 'lease_lost') return; // another instance owns the message now
-      // Keep what was streamed before the stop: a partial text block is still worth showing.
-      await store.saveBlocks(claim, reply.id, state.unsaved).catch(() => undefined);
-      if (stopped === 'cancelled') {
-        outcome = { status: 'cancelled', error: { code: 'cancelled', message: 'The prompt was cancelled.' }, stopReason: null, usage: state.usage };
-      } else if (stopped === 'shutdown') {
-        outcome = {
-          status: 'failed',
-          error: { code: 'interrupted', message: 'The instance answering this message shut down; retry the message.' },
-          stopReason: null,
-          usage: state.usage,
-        };
-      } else {
-        if (describeModelFailure(error).code === 'internal') logger.error('prompt failed', { messageId: claim.messageId, error });
-        outcome = { status: 'failed', error: describeModelFailure(error), stopReason: state.stopReason, usage: state.usage };
-      }
+      // Keep what streamed before the stop: a partial text block is still worth showing.
+      writer.closeOpenBlocks();
+      await writer.settle().catch(() => undefined);
+      outcome = failure(stopped, error, usage);
+      if (outcome.error?.code === 'internal') logger.error('prompt failed', { messageId: claim.messageId, error });
     }
     const written = await store.finish(claim, reply.id, outcome);
     if (!written) logger.warn('prompt ended after its claim was lost; its result was discarded', { messageId: claim.messageId });
@@ -75,8 +67,9 @@ export class PromptRunner {
 
   async #answer(
     claim: Claim,
-    settings: Parameters<typeof buildHistory>[0]['settings'],
-    state: ReplyState,
+    settings: ConversationSettings,
+    writer: ReplyWriter,
+    usage: Usage,
     signal: AbortSignal,
   ): Promise<PromptOutcome> {
     const { store, tools } = this.#deps;
@@ -87,7 +80,7 @@ export class PromptRunner {
       signal.throwIfAborted();
       const request = buildHistory({
         settings,
-        messages: withReply(earlier, state.reply),
+        messages: withReply(earlier, writer.snapshot()),
         currentMessageId: claim.messageId,
         tools: toolDefinitions,
       });
@@ -97,105 +90,103 @@ export class PromptRunner {
         throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
       }
 
-      const final = await this.#stream(claim, state, request, signal);
-      addUsage(state.usage, final.usage);
-      state.stopReason = final.stop_reason;
+      const final = await this.#stream(writer, request, signal);
+      addUsage(usage, final.usage);
+      const stopReason = final.stop_reason;
 
-      if (final.stop_reason === 'tool_use') {
+      if (stopReason === 'tool_use') {
         if (round + 1 >= this.#deps.options.maxToolRounds) {
-          return { status: 'completed', error: null, stopReason: 'max_tool_rounds', usage: state.usage };
+          return { status: 'completed', error: null, stopReason: 'max_tool_rounds', usage };
         }
-        await this.#runTools(claim, state, signal);
+        await this.#runTools(claim, writer, signal);
         continue;
       }
-      if (final.stop_reason === 'refusal') {
-        return {
-          status: 'failed',
-          error: { code: 'refusal', message: 'Claude declined to answer this message.' },
-          stopReason: 'refusal',
-          usage: state.usage,
-        };
+      if (stopReason === 'refusal') {
+        return { status: 'failed', error: { code: 'refusal', message: 'Claude declined to answer this message.' }, stopReason, usage };
       }
-      if (final.stop_reason === null || FINAL_STOP_REASONS.has(final.stop_reason)) {
-        return { status: 'completed', error: null, stopReason: final.stop_reason, usage: state.usage };
-      }
-      // A stop reason newer than this code: the answer is there, so keep it.
-      return { status: 'completed', error: null, stopReason: final.stop_reason, usage: state.usage };
+      // end_turn, stop_sequence, max_tokens and pause_turn end the answer; so does a stop reason
+      // newer than this code, since the answer is there.
+      return { status: 'completed', error: null, stopReason, usage };
     }
   }
 
-  /** One model call. Blocks are stored as each one stops; their order is their position. */
-  async #stream(
-    claim: Claim,
-    state: ReplyState,
-    request: ReturnType<typeof buildHistory>,
-    signal: AbortSignal,
-  ): Promise<ApiMessage> {
-    const base = state.reply.blocks.length;
+  /** One model call; every stream event becomes a block change as it arrives. */
+  async #stream(writer: ReplyWriter, request: ReturnType<typeof buildHistory>, signal: AbortSignal): Promise<ApiMessage> {
+    const base = writer.size;
     const stream = this.#deps.anthropic.messages.stream(request, { signal });
-    // The SDK hands over each block complete, as soon as it stops. Writes are chained so that
-    // they land in order while the stream keeps being read.
-    let writes: Promise<void> = Promise.resolve();
-    let stored = 0;
-    stream.on('contentBlock', (block) => {
-      const content = toBlockContent(block);
-      if (!content) return;
-      writes = writes.then(async () => {
-        await this.#append(claim, state, [content]);
-        stored++;
-      });
+    stream.on('streamEvent', (event: RawMessageStreamEvent) => {
+      switch (event.type) {
+        case 'content_block_start': {
+          const content = initialContent(event.content_block);
+          if (content) writer.start(base + event.index, content);
+          break;
+        }
+        case 'content_block_delta': {
+          const delta = event.delta;
+          if (delta.type === 'text_delta') writer.delta(base + event.index, 'text', delta.text);
+          else if (delta.type === 'thinking_delta') writer.delta(base + event.index, 'thinking', delta.thinking);
+          else if (delta.type === 'signature_delta') writer.delta(base + event.index, 'signature', delta.signature);
+          else if (delta.type === 'input_json_delta') writer.delta(base + event.index, 'partial_json', delta.partial_json);
+          break;
+        }
+        case 'content_block_stop': {
+          const block = writer.stop(base + event.index);
+          if (block?.type === 'tool_use') {
+            const kind = this.#deps.tools.has(block.name) ? 'server' : 'client';
+            writer.events([
+              { type: 'tool_call_requested', messageId: writer.reply.id, toolUseId: block.id, name: block.name, input: block.input, kind },
+            ]);
+          }
+          break;
+        }
+        default:
+          break;
+      }
     });
-    try {
-      const final = await stream.finalMessage();
-      await writes;
-      return final;
-    } catch (error) {
-      await writes.catch(() => undefined);
-      // Keep what streamed but never completed (a partial text block, say) for the caller to
-      // store with the prompt's end state.
-      const partial = stream.currentMessage?.content ?? [];
-      state.unsaved = partial.slice(stored).flatMap((block, i) => {
-        const content = toBlockContent(block);
-        return content ? [{ position: base + stored + i, content }] : [];
-      });
-      throw error;
-    }
+    const final = await stream.finalMessage();
+    await writer.settle();
+    return final;
   }
 
-  async #runTools(claim: Claim, state: ReplyState, signal: AbortSignal): Promise<void> {
-    const calls = state.reply.blocks.flatMap((block, position) =>
-      block.type === 'tool_use' && !answered(state.reply.blocks, block.id, position) ? [block] : [],
+  async #runTools(claim: Claim, writer: ReplyWriter, signal: AbortSignal): Promise<void> {
+    const blocks = writer.storedBlocks;
+    const calls = blocks.flatMap((block, position) =>
+      block.type === 'tool_use' && !answered(blocks, block.id, position) ? [block] : [],
     );
+    writer.events(calls.map((call) => ({ type: 'tool_call_started', messageId: writer.reply.id, toolUseId: call.id })));
     const outcomes = await this.#deps.tools.executeAll(
       calls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
       { signal, conversationId: claim.conversationId },
     );
     signal.throwIfAborted();
-    await this.#append(
-      claim,
-      state,
+    writer.append(
       calls.map((call, i) => ({ type: 'tool_result', toolUseId: call.id, content: outcomes[i]!.content, isError: outcomes[i]!.isError })),
+      calls.map((call, i) => ({
+        type: 'tool_call_finished',
+        messageId: writer.reply.id,
+        toolUseId: call.id,
+        content: outcomes[i]!.content,
+        isError: outcomes[i]!.isError,
+        durationMs: Math.round(outcomes[i]!.durationMs),
+      })),
     );
-  }
-
-  async #append(claim: Claim, state: ReplyState, blocks: BlockContent[]): Promise<void> {
-    const start = state.reply.blocks.length;
-    const held = await this.#deps.store.saveBlocks(
-      claim,
-      state.reply.id,
-      blocks.map((content, i) => ({ position: start + i, content })),
-    );
-    if (!held) throw new PromptStopped('lease_lost');
-    state.reply = { ...state.reply, blocks: [...state.reply.blocks, ...blocks] };
+    await writer.settle();
   }
 }
 
-interface ReplyState {
-  reply: MessageRecord;
-  usage: Usage;
-  stopReason: string | null;
-  /** Blocks streamed but not yet stored, collected when a stream ends early. */
-  unsaved: Array<{ position: number; content: BlockContent }>;
+function failure(stopped: PromptStopped['reason'] | null, error: unknown, usage: Usage): PromptOutcome {
+  if (stopped === 'cancelled') {
+    return { status: 'cancelled', error: { code: 'cancelled', message: 'The prompt was cancelled.' }, stopReason: null, usage };
+  }
+  if (stopped === 'shutdown') {
+    return {
+      status: 'failed',
+      error: { code: 'interrupted', message: 'The instance answering this message shut down; retry the message.' },
+      stopReason: null,
+      usage,
+    };
+  }
+  return { status: 'failed', error: describeModelFailure(error), stopReason: null, usage };
 }
 
 function withReply(messages: MessageRecord[], reply: MessageRecord): MessageRecord[] {
@@ -212,8 +203,8 @@ function stopReasonOf(signal: AbortSignal, error: unknown): PromptStopped['reaso
   return null;
 }
 
-/** SDK content block → stored block. Server-side tool blocks are not part of Parley's model. */
-function toBlockContent(block: ContentBlock): BlockContent | null {
+/** A block as it starts streaming. Server-side tool blocks are not part of Parley's model. */
+function initialContent(block: RawContentBlockStart): BlockContent | null {
   switch (block.type) {
     case 'text':
       return { type: 'text', text: block.text };
@@ -222,15 +213,13 @@ function toBlockContent(block: ContentBlock): BlockContent | null {
     case 'redacted_thinking':
       return { type: 'redacted_thinking', data: block.data };
     case 'tool_use':
-      return { type: 'tool_use', id: block.id, name: block.name, input: toObject(block.input) };
+      return { type: 'tool_use', id: block.id, name: block.name, input: {} };
     default:
       return null;
   }
 }
 
-function toObject(input: unknown): Record<string, unknown> {
-  return typeof input === 'object' && input !== null && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
-}
+type RawContentBlockStart = Extract<RawMessageStreamEvent, { type: 'content_block_start' }>['content_block'];
 
 function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 };

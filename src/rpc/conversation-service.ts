@@ -3,6 +3,8 @@ import type { ConversationService } from '../../gen/parley/v1/conversation_servi
 import { isUuid } from '../store/ids.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
 import type { PromptStore, TransitionResult } from '../store/prompt-store.ts';
+import type { EventHub } from '../engine/event-hub.ts';
+import { subscribe } from './subscribe.ts';
 import { conversationToProto, messageToProto } from './convert.ts';
 import { ownerOf } from './owner.ts';
 import { decodePageToken, encodePageToken } from './page-token.ts';
@@ -24,6 +26,8 @@ export interface ConversationServiceDeps {
   maxQueuedPerConversation: number;
   /** Stops a prompt at once when it runs on this instance (others hear a notification). */
   cancelLocal: (messageId: string) => void;
+  hub: EventHub;
+  heartbeatMs: number;
 }
 
 function notFound(id: string): ConnectError {
@@ -114,9 +118,8 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
           return { message: messageToProto(result.message) };
       }
     },
-    // eslint-disable-next-line require-yield -- answers unimplemented before the first message
-    async *subscribe() {
-      throw unimplemented('Subscribe');
+    subscribe(request, context) {
+      return subscribe({ conversations, hub: deps.hub, heartbeatMs: deps.heartbeatMs }, request, context);
     },
     async cancelPrompt(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { InferEntity } from '@mikro-orm/core';
+import { IsolationLevel, type InferEntity, type Transaction } from '@mikro-orm/core';
+import { appendEvents, EVENTS_CHANNEL, reviveEvent, type EventNotice, type SequencedEvent } from './events.ts';
 import { BlockEntity, ConversationEntity, MessageEntity } from './entities/index.ts';
 import { uuidv7 } from './ids.ts';
 import type { Orm } from './orm.ts';
@@ -16,6 +17,13 @@ export interface NewConversation {
 export interface ConversationPatch {
   title?: string;
   settings?: ConversationSettings;
+}
+
+export interface ConversationSnapshot {
+  conversation: ConversationRecord;
+  messages: MessageRecord[];
+  /** The seq of the last event this state reflects. */
+  seq: number;
 }
 
 export interface ConversationPage {
@@ -66,26 +74,84 @@ export class ConversationStore {
   }
 
   async update(ownerId: string, id: string, patch: ConversationPatch): Promise<ConversationRecord | null> {
-    const em = this.#em();
-    const row = await em.findOne(ConversationEntity, { id, ownerId });
-    if (!row) return null;
-    if (patch.title !== undefined) row.title = patch.title;
-    if (patch.settings !== undefined) row.settings = patch.settings;
-    await em.flush();
-    return toConversation(row);
+    return this.#em().transactional(async (em) => {
+      const row = await em.findOne(ConversationEntity, { id, ownerId });
+      if (!row) return null;
+      if (patch.title !== undefined) row.title = patch.title;
+      if (patch.settings !== undefined) row.settings = patch.settings;
+      await em.flush();
+      const conversation = toConversation(row);
+      await appendEvents(this.#sql, em.getTransactionContext(), id, [{ type: 'conversation_updated', conversation }]);
+      return conversation;
+    });
   }
 
-  /** Removes the conversation; its messages and blocks go with it (foreign keys cascade). */
+  /** Removes the conversation; its messages, blocks and events go with it (foreign keys cascade). */
   async delete(ownerId: string, id: string): Promise<boolean> {
-    const deleted = await this.#em().nativeDelete(ConversationEntity, { id, ownerId });
-    return deleted > 0;
+    return this.#em().transactional(async (em) => {
+      const deleted = await em.nativeDelete(ConversationEntity, { id, ownerId });
+      if (deleted === 0) return false;
+      const notice: EventNotice = { conversationId: id, from: 0, to: 0, deleted: true };
+      await this.#sql('select pg_notify(?, ?)', [EVENTS_CHANNEL, JSON.stringify(notice)], em.getTransactionContext());
+      return true;
+    });
   }
+
+  /**
+   * The conversation, its messages with their blocks (streaming ones as far as they are written)
+   * and the seq all of it reflects, read in one consistent snapshot of the database.
+   */
+  async snapshot(ownerId: string, id: string): Promise<ConversationSnapshot | null> {
+    return this.#em().transactional(
+      async (em) => {
+        const conversation = await em.findOne(ConversationEntity, { id, ownerId });
+        if (!conversation) return null;
+        const messages = await this.#messagesIn(em, id);
+        return { conversation: toConversation(conversation), messages, seq: conversation.lastSeq };
+      },
+      { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true },
+    );
+  }
+
+  /**
+   * Where a subscriber that saw events up to `afterSeq` can resume from: the conversation's
+   * last seq, or null when the events after `afterSeq` are no longer all there (or never were).
+   */
+  async resumePoint(ownerId: string, id: string, afterSeq: number): Promise<number | null> {
+    const [row] = await this.#sql<{ last_seq: string; oldest: string | null }>(
+      `select c.last_seq, (select min(seq) from event e where e.conversation_id = c.id) as oldest
+       from conversation c where c.id = ? and c.owner_id = ?`,
+      [id, ownerId],
+    );
+    if (!row) return null;
+    const last = Number(row.last_seq);
+    if (afterSeq > last) return null;
+    if (afterSeq === last) return last;
+    return row.oldest !== null && Number(row.oldest) <= afterSeq + 1 ? last : null;
+  }
+
+  /** Events after `afterSeq`, in order, at most `limit`. */
+  async eventsAfter(conversationId: string, afterSeq: number, limit: number): Promise<SequencedEvent[]> {
+    const rows = await this.#sql<{ seq: string; payload: unknown }>(
+      'select seq, payload from event where conversation_id = ? and seq > ? order by seq limit ?',
+      [conversationId, afterSeq, limit],
+    );
+    return rows.map((row) => ({ conversationId, seq: Number(row.seq), event: reviveEvent(row.payload) }));
+  }
+
+  readonly #sql = async <T>(sql: string, params: unknown[] = [], ctx?: Transaction): Promise<T[]> => {
+    return this.#orm.em.getConnection().execute<T[]>(sql, params, 'all', ctx);
+  };
 
   /** Every message of a conversation in creation order, with blocks; null if not found. */
   async messages(ownerId: string, conversationId: string): Promise<MessageRecord[] | null> {
     const em = this.#em();
     const conversation = await em.findOne(ConversationEntity, { id: conversationId, ownerId }, { fields: ['id'] });
     if (!conversation) return null;
+    return this.#messagesIn(em, conversationId);
+  }
+
+  async #messagesIn(em: EntityManager, conversationId: string): Promise<MessageRecord[]> {
     const rows = await em.find(MessageEntity, { conversation: conversationId }, { orderBy: { id: 'asc' } });
     if (rows.length === 0) return [];
     const blocks = await em.find(

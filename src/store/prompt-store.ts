@@ -2,6 +2,7 @@ import type { Transaction } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BlockEntity, MessageEntity } from './entities/index.ts';
 import { toMessage } from './conversation-store.ts';
+import { appendEvents, type ConversationEvent } from './events.ts';
 import { uuidv7 } from './ids.ts';
 import type { Orm } from './orm.ts';
 import type { BlockContent, MessageError, MessageRecord, MessageStatus, Usage } from './records.ts';
@@ -79,8 +80,28 @@ export class PromptStore {
     return this.#orm.em.fork();
   }
 
-  async #sql<T>(sql: string, params: unknown[] = [], ctx?: Transaction): Promise<T[]> {
+  readonly #sql = async <T>(sql: string, params: unknown[] = [], ctx?: Transaction): Promise<T[]> => {
     return this.#orm.em.getConnection().execute<T[]>(sql, params, 'all', ctx);
+  };
+
+  #events(ctx: Transaction, conversationId: string, events: ConversationEvent[]) {
+    return appendEvents(this.#sql, ctx, conversationId, events);
+  }
+
+  /**
+   * Runs writes of a running prompt in one transaction, only while the claim holds: the user
+   * message row is share-locked so lease recovery cannot take it over mid-write.
+   */
+  async #fenced<T>(claim: Claim, write: (ctx: Transaction) => Promise<T>): Promise<T | null> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const [held] = await this.#sql<{ id: string }>(
+        `select id from message where id = ? and attempt = ? and status = 'processing' for share`,
+        [claim.messageId, claim.attempt],
+        ctx,
+      );
+      return held ? write(ctx) : null;
+    });
   }
 
   /** Stores a user message as queued and wakes the queue, in one transaction. */
@@ -128,8 +149,10 @@ export class PromptStore {
       );
       const blocks: BlockContent[] = [{ type: 'text', text: input.text }];
       await this.#sql('insert into block (message_id, position, content) values (?, 0, ?)', [id, JSON.stringify(blocks[0])], ctx);
+      const message = rowToMessage(row!, blocks);
+      await this.#events(ctx, conversationId, [{ type: 'message_queued', message }]);
       await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, conversationId], ctx);
-      return { kind: 'queued', message: rowToMessage(row!, blocks), created: true };
+      return { kind: 'queued', message, created: true };
     });
   }
 
@@ -154,6 +177,7 @@ export class PromptStore {
         [Number(ahead?.count ?? 0), messageId],
         ctx,
       );
+      await this.#events(ctx, conversationId, [{ type: 'message_status_changed', message: rowToMessage(row!, []) }]);
       await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, conversationId], ctx);
       const blocks = await this.#blocks([messageId], ctx);
       return { kind: 'ok', message: rowToMessage(row!, blocks.get(messageId) ?? []) };
@@ -177,9 +201,11 @@ export class PromptStore {
           [JSON.stringify(CANCELLED), messageId],
           ctx,
         );
+        await this.#events(ctx, conversationId, [{ type: 'message_status_changed', message: rowToMessage(row!, []) }]);
       } else if (current.status === 'processing') {
+        // Not a visible change (no event, updated_at kept): the prompt's end is.
         [row] = await this.#sql<MessageRow>(
-          'update message set cancel_requested = true, updated_at = now() where id = ? returning *',
+          'update message set cancel_requested = true where id = ? returning *',
           [messageId],
           ctx,
         );
@@ -217,14 +243,15 @@ export class PromptStore {
       if (!candidate) return null;
       // The status check runs again on the row's latest version: if another instance claimed
       // or cancelled it after our snapshot, nothing is updated and the caller tries again.
-      const [claimed] = await this.#sql<{ attempt: number }>(
+      const [claimed] = await this.#sql<MessageRow>(
         `update message set status = 'processing', attempt = attempt + 1, started_at = now(), updated_at = now(),
            lease_expires_at = now() + (? * interval '1 millisecond')
-         where id = ? and status = 'queued' returning attempt`,
+         where id = ? and status = 'queued' returning *`,
         [leaseMs, candidate.id],
         ctx,
       );
       if (!claimed) return null;
+      await this.#events(ctx, candidate.conversation_id, [{ type: 'message_status_changed', message: rowToMessage(claimed, []) }]);
       return {
         ownerId: candidate.owner_id,
         conversationId: candidate.conversation_id,
@@ -268,31 +295,35 @@ export class PromptStore {
         ctx,
       );
       for (const message of expired) {
-        await this.#sql(
+        const replies = await this.#sql<MessageRow>(
           `update message set status = 'failed', ended_at = now(), updated_at = now(), error = ?
-           where reply_to = ? and status = 'processing'`,
+           where reply_to = ? and status = 'processing' returning *`,
           [JSON.stringify(LEASE_EXPIRED), message.id],
           ctx,
         );
+        let user: MessageRow[];
         if (message.cancel_requested) {
-          await this.#sql(
-            `update message set status = 'cancelled', ended_at = now(), updated_at = now(), lease_expires_at = null, error = ? where id = ?`,
+          user = await this.#sql<MessageRow>(
+            `update message set status = 'cancelled', ended_at = now(), updated_at = now(), lease_expires_at = null, error = ? where id = ? returning *`,
             [JSON.stringify(CANCELLED), message.id],
             ctx,
           );
         } else if (message.attempt >= maxAttempts) {
-          await this.#sql(
-            `update message set status = 'failed', ended_at = now(), updated_at = now(), lease_expires_at = null, error = ? where id = ?`,
+          user = await this.#sql<MessageRow>(
+            `update message set status = 'failed', ended_at = now(), updated_at = now(), lease_expires_at = null, error = ? where id = ? returning *`,
             [JSON.stringify(attemptsExhausted(maxAttempts)), message.id],
             ctx,
           );
         } else {
-          await this.#sql(
-            `update message set status = 'queued', started_at = null, updated_at = now(), lease_expires_at = null where id = ?`,
+          user = await this.#sql<MessageRow>(
+            `update message set status = 'queued', started_at = null, updated_at = now(), lease_expires_at = null where id = ? returning *`,
             [message.id],
             ctx,
           );
         }
+        const changed = [...replies, ...user].map((row) => ({ type: 'message_status_changed' as const, message: rowToMessage(row, []) }));
+        const ended = user[0] && user[0].status !== 'queued' ? [{ type: 'prompt_failed' as const, messageId: message.id, replyId: replies[0]?.id ?? null, error: user[0].error! }] : [];
+        await this.#events(ctx, message.conversation_id, [...changed, ...ended]);
         await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, message.conversation_id], ctx);
       }
       return expired.length;
@@ -320,33 +351,45 @@ export class PromptStore {
 
   /** Creates the assistant message for this attempt; null if the claim is no longer held. */
   async startReply(claim: Claim, model: string): Promise<MessageRecord | null> {
-    const id = uuidv7();
-    const [row] = await this.#sql<MessageRow>(
-      `insert into message (id, conversation_id, role, status, reply_to, model, attempt, created_at, updated_at, started_at)
-       select ?, ?, 'assistant', 'processing', ?, ?, ?, now(), now(), now()
-       where exists (${FENCE})
-       returning *`,
-      [id, claim.conversationId, claim.messageId, model, claim.attempt, claim.messageId, claim.attempt],
-    );
-    return row ? rowToMessage(row, []) : null;
+    return this.#fenced(claim, async (ctx) => {
+      const [row] = await this.#sql<MessageRow>(
+        `insert into message (id, conversation_id, role, status, reply_to, model, attempt, created_at, updated_at, started_at)
+         values (?, ?, 'assistant', 'processing', ?, ?, ?, now(), now(), now())
+         returning *`,
+        [uuidv7(), claim.conversationId, claim.messageId, model, claim.attempt],
+        ctx,
+      );
+      const reply = rowToMessage(row!, []);
+      await this.#events(ctx, claim.conversationId, [{ type: 'message_status_changed', message: reply }]);
+      return reply;
+    });
   }
 
   /**
-   * Writes blocks of a reply, in one statement however many there are. Returns false when the
-   * claim was lost, in which case nothing was written.
+   * Writes blocks of a reply (inserted or replaced by position) and the events that describe the
+   * change, in one transaction. Returns false when the claim was lost: nothing was written.
    */
-  async saveBlocks(claim: Claim, replyId: string, blocks: Array<{ position: number; content: BlockContent }>): Promise<boolean> {
-    if (blocks.length === 0) return true;
-    const rows = await this.#sql<{ position: number }>(
-      `insert into block (message_id, position, content)
-       select ?, b.position, b.content
-       from json_to_recordset(?::json) as b(position int, content json)
-       where exists (${FENCE})
-       on conflict (message_id, position) do update set content = excluded.content
-       returning position`,
-      [replyId, JSON.stringify(blocks), claim.messageId, claim.attempt],
-    );
-    return rows.length === blocks.length;
+  async writeBlocks(
+    claim: Claim,
+    replyId: string,
+    blocks: Array<{ position: number; content: BlockContent }>,
+    events: ConversationEvent[],
+  ): Promise<boolean> {
+    const written = await this.#fenced(claim, async (ctx) => {
+      if (blocks.length > 0) {
+        await this.#sql(
+          `insert into block (message_id, position, content)
+           select ?, b.position, b.content
+           from json_to_recordset(?::json) as b(position int, content json)
+           on conflict (message_id, position) do update set content = excluded.content`,
+          [replyId, JSON.stringify(blocks)],
+          ctx,
+        );
+      }
+      await this.#events(ctx, claim.conversationId, events);
+      return true;
+    });
+    return written === true;
   }
 
   /**
@@ -356,25 +399,40 @@ export class PromptStore {
   async finish(claim: Claim, replyId: string | null, outcome: PromptOutcome): Promise<boolean> {
     return this.#em().transactional(async (em) => {
       const ctx = em.getTransactionContext();
-      const [user] = await this.#sql<{ id: string }>(
+      const error = outcome.error && JSON.stringify(outcome.error);
+      const [user] = await this.#sql<MessageRow>(
         `update message set status = ?, error = ?, ended_at = now(), updated_at = now(), lease_expires_at = null
-         where id = ? and attempt = ? and status = 'processing' returning id`,
-        [outcome.status, outcome.error && JSON.stringify(outcome.error), claim.messageId, claim.attempt],
+         where id = ? and attempt = ? and status = 'processing' returning *`,
+        [outcome.status, error, claim.messageId, claim.attempt],
         ctx,
       );
       if (!user) return false;
+      const events: ConversationEvent[] = [];
       if (replyId !== null) {
-        await this.#sql(
+        const [reply] = await this.#sql<MessageRow>(
           `update message set status = ?, error = ?, stop_reason = ?, usage = ?, ended_at = now(), updated_at = now()
-           where id = ?`,
-          [outcome.status, outcome.error && JSON.stringify(outcome.error), outcome.stopReason, outcome.usage && JSON.stringify(outcome.usage), replyId],
+           where id = ? returning *`,
+          [outcome.status, error, outcome.stopReason, outcome.usage && JSON.stringify(outcome.usage), replyId],
           ctx,
         );
+        if (reply) events.push({ type: 'message_status_changed', message: rowToMessage(reply, []) });
       }
+      events.push({ type: 'message_status_changed', message: rowToMessage(user, []) });
+      events.push(
+        outcome.status === 'completed'
+          ? { type: 'prompt_finished', messageId: claim.messageId, replyId: replyId ?? '', stopReason: outcome.stopReason, usage: outcome.usage }
+          : { type: 'prompt_failed', messageId: claim.messageId, replyId, error: outcome.error ?? { code: outcome.status, message: `The prompt was ${outcome.status}.` } },
+      );
+      await this.#events(ctx, claim.conversationId, events);
       // The next message of this conversation may start now, on any instance.
       await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, claim.conversationId], ctx);
       return true;
     });
+  }
+
+  /** Events of a running prompt that change no row (tool calls starting, say). */
+  async appendEvents(claim: Claim, events: ConversationEvent[]): Promise<boolean> {
+    return (await this.#fenced(claim, async (ctx) => (await this.#events(ctx, claim.conversationId, events), true))) === true;
   }
 
   async #userMessage(ownerId: string, conversationId: string, messageId: string, ctx: Transaction, lock: boolean) {
@@ -405,9 +463,8 @@ export class PromptStore {
   }
 }
 
-// Parameters: user message id, attempt. (Lists travel as one JSON parameter: the driver layer
-// would expand a JavaScript array into a parameter list.)
-const FENCE = `select 1 from message f where f.id = ? and f.attempt = ? and f.status = 'processing'`;
+// Lists travel as one JSON parameter: the driver layer would expand a JavaScript array into a
+// parameter list.
 
 const CANCELLED: MessageError = { code: 'cancelled', message: 'The prompt was cancelled.' };
 const LEASE_EXPIRED: MessageError = {

@@ -278,11 +278,44 @@ export const contractCases: Record<string, ContractCase[]> = {
   ],
   Subscribe: [
     {
-      name: 'answers unimplemented until streaming lands',
+      name: 'starts with a snapshot of the conversation at its current seq',
       async run(client, fixtures) {
-        const result = await client.stream('Subscribe', { conversationId: await fixtures.conversationId() });
-        expect(result.responses).toEqual([]);
-        expect(result.error?.code).toBe(Code.Unimplemented);
+        const conversationId = await fixtures.conversationId();
+        const result = await client.stream('Subscribe', { conversationId }, { take: 1 });
+        expect(result.error).toBeNull();
+        const first = result.responses[0] as JsonObject;
+        expect(first.seq ?? '0').toBe('0'); // proto3 JSON leaves out zero
+        expect(first).toMatchObject({ snapshot: { conversation: { id: conversationId } } });
+      },
+    },
+    {
+      name: 'carries a queued message as an event after the snapshot',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        const stream = client.stream('Subscribe', { conversationId }, { take: 2 });
+        // Sent after the subscription opened; the stream must carry it whatever the timing.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'streamed' }));
+        const result = await stream;
+        expect(result.error).toBeNull();
+        const [first, second] = result.responses as JsonObject[];
+        const snapshotHasIt = JSON.stringify(first).includes('streamed');
+        if (!snapshotHasIt) expect(second).toMatchObject({ seq: '1', messageQueued: { message: { blocks: [{ text: { text: 'streamed' } }] } } });
+      },
+    },
+    {
+      name: 'answers not_found for an unknown conversation',
+      async run(client) {
+        const result = await client.stream('Subscribe', { conversationId: UNKNOWN_ID });
+        expect(result.error?.code).toBe(Code.NotFound);
+      },
+    },
+    {
+      name: 'rejects a malformed id',
+      async run(client) {
+        const result = await client.stream('Subscribe', { conversationId: 'nope' });
+        expect(result.error?.code).toBe(Code.InvalidArgument);
+        expect(result.error?.message).toContain('conversation_id');
       },
     },
   ],

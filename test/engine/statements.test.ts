@@ -16,7 +16,14 @@ beforeAll(async () => {
   const url = await emulator.start();
   // No background polling or lease renewal during the measurement: only the prompt's own work.
   server = await startTestApp(
-    { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: url, PARLEY_QUEUE_POLL_MS: '600000', PARLEY_LEASE_MS: '3600000' },
+    {
+      ANTHROPIC_API_KEY: 'test-key',
+      ANTHROPIC_BASE_URL: url,
+      PARLEY_QUEUE_POLL_MS: '600000',
+      PARLEY_LEASE_MS: '3600000',
+      // Deltas are then written with their block's end: the count shows what grows with tokens.
+      PARLEY_DELTA_FLUSH_MS: '600000',
+    },
     { onQuery: () => void statements++ },
   );
   client = createRpcClient('grpc-js', server.baseUrl);

@@ -13,6 +13,9 @@ export const ConversationEntity = defineEntity({
     title: p.text(),
     // Read and written as a whole with the conversation; never queried into.
     settings: p.json<ConversationSettings>(),
+    // Sequence number of the conversation's last event. Allocating under this row's lock gives
+    // gapless, strictly increasing numbers across instances and restarts.
+    lastSeq: p.bigint('number').default(0),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

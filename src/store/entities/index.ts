@@ -1,6 +1,7 @@
 import { BlockEntity } from './block.ts';
 import { ConversationEntity } from './conversation.ts';
+import { EventEntity } from './event.ts';
 import { MessageEntity } from './message.ts';
 
-export { BlockEntity, ConversationEntity, MessageEntity };
-export const entities = [ConversationEntity, MessageEntity, BlockEntity];
+export { BlockEntity, ConversationEntity, EventEntity, MessageEntity };
+export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity];

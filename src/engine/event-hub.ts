@@ -1,0 +1,211 @@
+import type { Logger } from '../logger.ts';
+import { EVENTS_CHANNEL, reviveEvent, type EventNotice, type SequencedEvent } from '../store/events.ts';
+import type { Notifications } from '../store/notifications.ts';
+
+/** Reads stored events; the hub falls back to it whenever a notification cannot be used as is. */
+export type ReadEvents = (conversationId: string, afterSeq: number, limit: number) => Promise<SequencedEvent[]>;
+
+export class SubscriberOverflow extends Error {
+  constructor(limit: number) {
+    super(`the subscriber fell more than ${limit} events behind`);
+    this.name = 'SubscriberOverflow';
+  }
+}
+
+export class ConversationDeleted extends Error {
+  constructor() {
+    super('the conversation was deleted');
+    this.name = 'ConversationDeleted';
+  }
+}
+
+const READ_BATCH = 1_000;
+
+/**
+ * One subscriber's view of a conversation's events: exactly the events after `startAfter(seq)`,
+ * in order, each once. Notifications are a hint with the events attached when they fit; any
+ * doubt (a gap, a notice without events, a reconnect) is settled by reading the event table
+ * after the last seq delivered, so no path can skip or repeat an event.
+ */
+export class Subscription {
+  readonly conversationId: string;
+  readonly #read: ReadEvents;
+  readonly #limit: number;
+  readonly #onClose: () => void;
+  #lastSeq: number | null = null;
+  #queue: SequencedEvent[] = [];
+  #reading = false;
+  #readAgain = false;
+  #failure: Error | null = null;
+  #wake: (() => void) | null = null;
+  #closed = false;
+
+  constructor(conversationId: string, read: ReadEvents, limit: number, onClose: () => void) {
+    this.conversationId = conversationId;
+    this.#read = read;
+    this.#limit = limit;
+    this.#onClose = onClose;
+  }
+
+  /** Start delivering the events after `seq` (what the subscriber already has). */
+  startAfter(seq: number): void {
+    this.#lastSeq = seq;
+    this.#catchUp();
+  }
+
+  /** The next events, or null on timeout (for heartbeats) or when `signal` aborts. */
+  async next(timeoutMs: number, signal: AbortSignal): Promise<SequencedEvent[] | null> {
+    if (this.#failure) throw this.#failure;
+    if (this.#queue.length === 0 && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        signal.addEventListener('abort', done, { once: true });
+        this.#wake = done;
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+      this.#wake = null;
+    }
+    if (this.#failure) throw this.#failure;
+    if (this.#queue.length === 0) return null;
+    const events = this.#queue;
+    this.#queue = [];
+    return events;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#onClose();
+    this.#wake?.();
+  }
+
+  /** @internal from the hub */
+  notify(notice: EventNotice): void {
+    if (this.#closed) return;
+    if (notice.deleted) return this.#fail(new ConversationDeleted());
+    if (this.#lastSeq === null || this.#reading) {
+      // Not started, or a read is under way that may or may not include these: read again after.
+      if (this.#reading) this.#readAgain = true;
+      return;
+    }
+    if (notice.to <= this.#lastSeq) return;
+    if (notice.events && notice.from === this.#lastSeq + 1) {
+      this.#deliver(notice.events.map((event, i) => ({ conversationId: notice.conversationId, seq: notice.from + i, event: reviveEvent(event) })));
+      return;
+    }
+    this.#catchUp();
+  }
+
+  /** @internal from the hub: notifications may have been lost. */
+  resync(): void {
+    if (this.#lastSeq !== null && !this.#closed) this.#catchUp();
+  }
+
+  #catchUp(): void {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return;
+    }
+    this.#reading = true;
+    void (async () => {
+      try {
+        do {
+          this.#readAgain = false;
+          for (;;) {
+            const batch = await this.#read(this.conversationId, this.#lastSeq!, READ_BATCH);
+            if (this.#closed) return;
+            this.#deliver(batch);
+            if (batch.length < READ_BATCH) break;
+          }
+        } while (this.#readAgain && !this.#closed);
+      } catch (error) {
+        this.#fail(error instanceof Error ? error : new Error(String(error)));
+      } finally {
+        this.#reading = false;
+      }
+    })();
+  }
+
+  #deliver(events: SequencedEvent[]): void {
+    const fresh = events.filter((e) => e.seq > this.#lastSeq!);
+    if (fresh.length === 0) return;
+    if (fresh[0]!.seq !== this.#lastSeq! + 1) {
+      // Never deliver across a gap: read what is missing instead.
+      this.#catchUp();
+      return;
+    }
+    this.#lastSeq = fresh.at(-1)!.seq;
+    this.#queue.push(...fresh);
+    if (this.#queue.length > this.#limit) {
+      this.#fail(new SubscriberOverflow(this.#limit));
+      return;
+    }
+    this.#wake?.();
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#queue = [];
+    this.#wake?.();
+  }
+}
+
+/**
+ * Fans a conversation's events out to this instance's subscribers. One per instance, made in
+ * the composition root; every instance hears every conversation's notices through one LISTEN
+ * connection, so it does not matter which instance runs a prompt.
+ */
+export class EventHub {
+  readonly #read: ReadEvents;
+  readonly #limit: number;
+  readonly #subscribers = new Map<string, Set<Subscription>>();
+  readonly #unsubscribe: Array<() => void>;
+
+  constructor(notifications: Notifications, read: ReadEvents, options: { bufferLimit: number }, logger: Logger) {
+    this.#read = read;
+    this.#limit = options.bufferLimit;
+    this.#unsubscribe = [
+      notifications.on(EVENTS_CHANNEL, (payload) => {
+        let notice: EventNotice;
+        try {
+          notice = JSON.parse(payload) as EventNotice;
+        } catch (error) {
+          logger.warn('ignoring a malformed event notice', { error });
+          return;
+        }
+        for (const subscription of this.#subscribers.get(notice.conversationId) ?? []) subscription.notify(notice);
+      }),
+      notifications.onReconnect(() => {
+        for (const set of this.#subscribers.values()) for (const subscription of set) subscription.resync();
+      }),
+    ];
+  }
+
+  /** Subscriptions open on this instance (all conversations). */
+  get subscriberCount(): number {
+    let count = 0;
+    for (const set of this.#subscribers.values()) count += set.size;
+    return count;
+  }
+
+  subscribe(conversationId: string): Subscription {
+    const set = this.#subscribers.get(conversationId) ?? new Set<Subscription>();
+    this.#subscribers.set(conversationId, set);
+    const subscription = new Subscription(conversationId, this.#read, this.#limit, () => {
+      set.delete(subscription);
+      if (set.size === 0) this.#subscribers.delete(conversationId);
+    });
+    set.add(subscription);
+    return subscription;
+  }
+
+  close(): void {
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    for (const set of [...this.#subscribers.values()]) for (const subscription of [...set]) subscription.close();
+  }
+}

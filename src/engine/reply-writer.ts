@@ -1,0 +1,162 @@
+import type { ConversationEvent } from '../store/events.ts';
+import type { Claim, PromptStore } from '../store/prompt-store.ts';
+import type { BlockContent, MessageRecord } from '../store/records.ts';
+import { PromptStopped } from './conversation-queue.ts';
+
+type DeltaKind = 'text' | 'thinking' | 'signature' | 'partial_json';
+
+interface OpenBlock {
+  content: BlockContent;
+  /** Tool input JSON as it streams; parsed when the block stops. */
+  partialJson: string;
+}
+
+/**
+ * The reply of a running prompt as it is written: holds its blocks (stored and streaming),
+ * coalesces deltas into one write per flush interval, and writes in order through one chain.
+ * Every write stores the change and its events in one transaction, fenced by the claim; the
+ * number of writes depends on blocks and elapsed time, never on the number of tokens.
+ */
+export class ReplyWriter {
+  readonly #store: PromptStore;
+  readonly #claim: Claim;
+  readonly #flushMs: number;
+  readonly #blocks: BlockContent[];
+  readonly #open = new Map<number, OpenBlock>();
+  /** Deltas not yet written, in arrival order, merged per (block, kind). */
+  readonly #pending = new Map<string, { index: number; kind: DeltaKind; value: string }>();
+  #chain: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+  #lost = false;
+  readonly reply: MessageRecord;
+
+  constructor(store: PromptStore, claim: Claim, reply: MessageRecord, flushMs: number) {
+    this.#store = store;
+    this.#claim = claim;
+    this.reply = reply;
+    this.#blocks = [...reply.blocks];
+    this.#flushMs = flushMs;
+  }
+
+  /** The reply with every block written so far, streaming ones as they stand. */
+  snapshot(): MessageRecord {
+    return { ...this.reply, blocks: this.#blocks.map((block, i) => this.#open.get(i)?.content ?? block) };
+  }
+
+  /** Blocks stored, for the next round's history. */
+  get storedBlocks(): BlockContent[] {
+    return this.#blocks.filter((_, i) => !this.#open.has(i));
+  }
+
+  get size(): number {
+    return this.#blocks.length;
+  }
+
+  start(index: number, content: BlockContent): void {
+    this.#blocks[index] = content;
+    this.#open.set(index, { content, partialJson: '' });
+    this.#enqueue([{ position: index, content }], [{ type: 'block_started', messageId: this.reply.id, index, block: content }]);
+  }
+
+  delta(index: number, kind: DeltaKind, value: string): void {
+    const open = this.#open.get(index);
+    if (!open || value === '') return;
+    open.content = appendDelta(open.content, kind, value);
+    if (kind === 'partial_json') open.partialJson += value;
+    const key = `${index}:${kind}`;
+    const pending = this.#pending.get(key);
+    if (pending) pending.value += value;
+    else this.#pending.set(key, { index, kind, value });
+    this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+  }
+
+  /** The block is complete; returns it as stored. */
+  stop(index: number, extra: ConversationEvent[] = []): BlockContent | null {
+    const open = this.#open.get(index);
+    if (!open) return null;
+    let content = open.content;
+    if (content.type === 'tool_use') content = { ...content, input: parseInput(open.partialJson) };
+    this.#open.delete(index);
+    this.#blocks[index] = content;
+    const deltas = this.#takePending((key) => key.startsWith(`${index}:`));
+    this.#enqueue([{ position: index, content }], [...deltas, { type: 'block_stopped', messageId: this.reply.id, index, block: content }, ...extra]);
+    return content;
+  }
+
+  /** Blocks Parley writes whole (tool results): stored and announced complete. */
+  append(contents: BlockContent[], extra: ConversationEvent[] = []): void {
+    const start = this.#blocks.length;
+    this.#blocks.push(...contents);
+    this.#enqueue(
+      contents.map((content, i) => ({ position: start + i, content })),
+      [...contents.map((block, i) => ({ type: 'block_stopped' as const, messageId: this.reply.id, index: start + i, block })), ...extra],
+    );
+  }
+
+  events(events: ConversationEvent[]): void {
+    this.#enqueue([], events);
+  }
+
+  /** Writes the deltas gathered so far, with the streaming blocks' content as it stands. */
+  flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const deltas = this.#takePending(() => true);
+    if (deltas.length === 0) return;
+    const touched = new Set(deltas.map((d) => (d.type === 'block_delta' ? d.index : -1)));
+    const blocks = [...touched].flatMap((index) => {
+      const open = this.#open.get(index);
+      return open ? [{ position: index, content: open.content }] : [];
+    });
+    this.#enqueue(blocks, deltas);
+  }
+
+  /** Ends streaming blocks where they stand (a stop or failure mid-stream keeps the partial text). */
+  closeOpenBlocks(): void {
+    for (const index of [...this.#open.keys()].sort((a, b) => a - b)) this.stop(index);
+  }
+
+  /** Waits for every write; throws PromptStopped('lease_lost') if the claim was lost. */
+  async settle(): Promise<void> {
+    await this.#chain;
+    if (this.#lost) throw new PromptStopped('lease_lost');
+  }
+
+  #takePending(match: (key: string) => boolean): ConversationEvent[] {
+    const events: ConversationEvent[] = [];
+    for (const [key, pending] of this.#pending) {
+      if (!match(key)) continue;
+      this.#pending.delete(key);
+      events.push({ type: 'block_delta', messageId: this.reply.id, index: pending.index, delta: { kind: pending.kind, value: pending.value } });
+    }
+    return events;
+  }
+
+  #enqueue(blocks: Array<{ position: number; content: BlockContent }>, events: ConversationEvent[]): void {
+    this.#chain = this.#chain.then(async () => {
+      if (this.#lost) return;
+      const held = await this.#store.writeBlocks(this.#claim, this.reply.id, blocks, events);
+      if (!held) this.#lost = true;
+    });
+    // settle() reports a failed write; until then it must not count as unhandled.
+    this.#chain.catch(() => undefined);
+  }
+}
+
+function appendDelta(block: BlockContent, kind: DeltaKind, value: string): BlockContent {
+  if (kind === 'text' && block.type === 'text') return { ...block, text: block.text + value };
+  if (kind === 'thinking' && block.type === 'thinking') return { ...block, thinking: block.thinking + value };
+  if (kind === 'signature' && block.type === 'thinking') return { ...block, signature: block.signature + value };
+  return block;
+}
+
+function parseInput(json: string): Record<string, unknown> {
+  if (json.trim() === '') return {};
+  try {
+    const value: unknown = JSON.parse(json);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    // Cut off mid-input (max_tokens, a cancel): the call cannot run; keep the block, without input.
+    return {};
+  }
+}
