@@ -25,7 +25,7 @@ export interface Config {
   logLevel: LogLevel;
   /** Database connections per instance. */
   databasePoolSize: number;
-  /** Prompts one instance runs at once. */
+  /** Prompts one instance runs at once; 0 makes an instance that only serves the API. */
   maxConcurrentPrompts: number;
   /** How long a running prompt's claim holds without renewal before another instance recovers it. */
   leaseMs: number;
@@ -108,7 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: (text('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     logLevel: logLevel as LogLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
-    maxConcurrentPrompts: integer('PARLEY_MAX_CONCURRENT_PROMPTS', 64, 1, 10_000),
+    maxConcurrentPrompts: integer('PARLEY_MAX_CONCURRENT_PROMPTS', 64, 0, 10_000),
     leaseMs: integer('PARLEY_LEASE_MS', 30_000, 300, 3_600_000),
     queuePollMs: integer('PARLEY_QUEUE_POLL_MS', 2_000, 10, 600_000),
     maxPromptAttempts: integer('PARLEY_MAX_PROMPT_ATTEMPTS', 3, 1, 100),

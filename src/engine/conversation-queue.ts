@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.ts';
 import type { Notifications } from '../store/notifications.ts';
-import { CANCEL_CHANNEL, QUEUE_CHANNEL, type Claim, type PromptStore } from '../store/prompt-store.ts';
+import { CANCEL_CHANNEL, QUEUE_CHANNEL } from '../store/channels.ts';
+import type { Claim, PromptStore } from '../store/prompt-store.ts';
 
 export interface QueueOptions {
   /** Prompts this instance runs at once. */
@@ -66,7 +67,8 @@ export class ConversationQueue {
   }
 
   start(): void {
-    if (!this.#stopped) return;
+    // An instance that runs no prompts still serves the API and streams events.
+    if (!this.#stopped || this.#options.concurrency === 0) return;
     this.#stopped = false;
     this.#unsubscribe.push(
       this.#notifications.on(QUEUE_CHANNEL, () => this.wake()),

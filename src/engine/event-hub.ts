@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
-import { EVENTS_CHANNEL, reviveEvent, type EventNotice, type SequencedEvent } from '../store/events.ts';
+import { EVENTS_CHANNEL } from '../store/channels.ts';
+import { reviveEvent, type EventNotice, type SequencedEvent } from '../store/events.ts';
 import type { Notifications } from '../store/notifications.ts';
 
 /** Reads stored events; the hub falls back to it whenever a notification cannot be used as is. */

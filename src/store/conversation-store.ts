@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { IsolationLevel, type InferEntity, type Transaction } from '@mikro-orm/core';
-import { appendEvents, EVENTS_CHANNEL, reviveEvent, type EventNotice, type SequencedEvent } from './events.ts';
+import { CANCEL_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
+import { appendEvents, reviveEvent, type EventNotice, type SequencedEvent } from './events.ts';
 import { BlockEntity, ConversationEntity, MessageEntity } from './entities/index.ts';
 import { uuidv7 } from './ids.ts';
 import type { Orm } from './orm.ts';
@@ -89,10 +90,19 @@ export class ConversationStore {
   /** Removes the conversation; its messages, blocks and events go with it (foreign keys cascade). */
   async delete(ownerId: string, id: string): Promise<boolean> {
     return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      // A running prompt of this conversation stops now rather than at its next lease renewal.
+      const running = await this.#sql<{ id: string }>(
+        `select m.id from message m join conversation c on c.id = m.conversation_id
+         where c.id = ? and c.owner_id = ? and m.role = 'user' and m.status = 'processing'`,
+        [id, ownerId],
+        ctx,
+      );
       const deleted = await em.nativeDelete(ConversationEntity, { id, ownerId });
       if (deleted === 0) return false;
+      for (const message of running) await this.#sql('select pg_notify(?, ?)', [CANCEL_CHANNEL, message.id], ctx);
       const notice: EventNotice = { conversationId: id, from: 0, to: 0, deleted: true };
-      await this.#sql('select pg_notify(?, ?)', [EVENTS_CHANNEL, JSON.stringify(notice)], em.getTransactionContext());
+      await this.#sql('select pg_notify(?, ?)', [EVENTS_CHANNEL, JSON.stringify(notice)], ctx);
       return true;
     });
   }

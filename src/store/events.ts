@@ -1,4 +1,5 @@
 import type { Transaction } from '@mikro-orm/core';
+import { EVENTS_CHANNEL } from './channels.ts';
 import type { BlockContent, ConversationRecord, MessageError, MessageRecord, Usage } from './records.ts';
 
 /** Every change a subscriber can see, as the store records it. */
@@ -25,8 +26,6 @@ export interface SequencedEvent {
   event: ConversationEvent;
 }
 
-/** NOTIFY channel for new events; the payload says which conversation and which seqs. */
-export const EVENTS_CHANNEL = 'parley_events';
 
 /**
  * What a notification carries. Events ride along when they fit PostgreSQL's 8000-byte NOTIFY

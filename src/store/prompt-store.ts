@@ -1,16 +1,13 @@
 import type { Transaction } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BlockEntity, MessageEntity } from './entities/index.ts';
+import { CANCEL_CHANNEL, QUEUE_CHANNEL } from './channels.ts';
 import { toMessage } from './conversation-store.ts';
 import { appendEvents, type ConversationEvent } from './events.ts';
 import { uuidv7 } from './ids.ts';
 import type { Orm } from './orm.ts';
 import type { BlockContent, MessageError, MessageRecord, MessageStatus, Usage } from './records.ts';
 
-/** NOTIFY channel: a user message was queued (payload: conversation id). */
-export const QUEUE_CHANNEL = 'parley_queue';
-/** NOTIFY channel: cancellation of a running prompt was requested (payload: user message id). */
-export const CANCEL_CHANNEL = 'parley_cancel';
 
 /** A user message claimed by this instance: the fence for every write of its prompt. */
 export interface Claim {
@@ -163,13 +160,14 @@ export class PromptStore {
       const current = await this.#userMessage(ownerId, conversationId, messageId, ctx, true);
       if (!current) return { kind: 'not_found' };
       if (current.status !== 'failed' && current.status !== 'cancelled') return { kind: 'wrong_status', status: current.status };
+      // The queue takes messages in id order, so a retried message keeps its place: it runs
+      // before later messages still queued. See docs/engine.md.
       const [ahead] = await this.#sql<{ count: string }>(
-        `select count(*) from message where conversation_id = ? and role = 'user' and status in ('queued', 'processing')`,
-        [conversationId],
+        `select count(*) from message where conversation_id = ? and role = 'user' and id <> ?
+           and (status = 'processing' or (status = 'queued' and id < ?))`,
+        [conversationId, messageId, messageId],
         ctx,
       );
-      // A fresh id would reorder the conversation; instead the queue orders by id and a retried
-      // message keeps its place in history. See docs/engine.md.
       const [row] = await this.#sql<MessageRow>(
         `update message set status = 'queued', error = null, started_at = null, ended_at = null,
            cancel_requested = false, queue_position = ?, updated_at = now()
@@ -469,7 +467,7 @@ export class PromptStore {
 const CANCELLED: MessageError = { code: 'cancelled', message: 'The prompt was cancelled.' };
 const LEASE_EXPIRED: MessageError = {
   code: 'lease_expired',
-  message: 'The instance answering this message stopped responding; the answer was started again.',
+  message: 'The instance answering this message stopped responding before it finished.',
 };
 
 function attemptsExhausted(maxAttempts: number): MessageError {

@@ -61,6 +61,7 @@ describe('database statements per prompt', () => {
     const long = await statementsForReply(2000);
     console.log(`database statements per prompt: 10-token reply ${short}, 2000-token reply ${long}`);
     expect(short).toBeGreaterThan(0);
-    expect(Math.abs(long - short)).toBeLessThanOrEqual(2);
+    // The queue's claim after a prompt (3 statements) may land on either side of the measurement.
+    expect(Math.abs(long - short)).toBeLessThanOrEqual(4);
   });
 });

@@ -236,8 +236,8 @@ export type Message = Message$1<"parley.v1.Message"> & {
   model: string;
 
   /**
-   * For a user message: its place in the conversation's queue when it was accepted, 0 being
-   * next in line.
+   * For a user message: how many of the conversation's messages were ahead of it when it was
+   * queued, counting one being answered (0: it starts at once).
    *
    * @generated from field: uint32 queue_position = 11;
    */

@@ -100,7 +100,8 @@ export type GetConversationResponse = Message<"parley.v1.GetConversationResponse
   conversation?: Conversation | undefined;
 
   /**
-   * Its messages in order of creation, with their blocks.
+   * Its messages ordered by id (ids are time-ordered UUIDs, so this is creation order), with
+   * their blocks.
    *
    * @generated from field: repeated parley.v1.Message messages = 2;
    */
@@ -633,7 +634,7 @@ export const RetryMessageRequestSchema: GenMessage<RetryMessageRequest> = /*@__P
  */
 export type RetryMessageResponse = Message<"parley.v1.RetryMessageResponse"> & {
   /**
-   * The user message, QUEUED again, with its new queue position.
+   * The user message, QUEUED again, with its queue position.
    *
    * @generated from field: parley.v1.Message message = 1;
    */
@@ -710,7 +711,8 @@ export const ConversationService: GenService<{
   /**
    * Adds a user message to the conversation's queue. Messages of a conversation are answered one
    * at a time, in the order they were sent. Errors: INVALID_ARGUMENT, NOT_FOUND,
-   * RESOURCE_EXHAUSTED when the conversation's queue is full.
+   * RESOURCE_EXHAUSTED when the conversation's queue is full, FAILED_PRECONDITION when
+   * request_id was already used with different text.
    *
    * @generated from rpc parley.v1.ConversationService.SendMessage
    */
@@ -732,9 +734,11 @@ export const ConversationService: GenService<{
     output: typeof SubscribeResponseSchema;
   },
   /**
-   * Stops a prompt: a queued message leaves the queue, a running one stops streaming and keeps
-   * what it wrote, marked CANCELLED. Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION
-   * when the message has already ended.
+   * Stops a prompt: a queued message leaves the queue at once (the response shows it
+   * CANCELLED); a running one is stopped within moments, wherever it runs, keeps what it wrote
+   * and ends CANCELLED (the response still shows it PROCESSING; the stream carries the end). A
+   * prompt that finishes before the stop reaches it stays COMPLETED. Errors: INVALID_ARGUMENT,
+   * NOT_FOUND, FAILED_PRECONDITION when the message has already ended.
    *
    * @generated from rpc parley.v1.ConversationService.CancelPrompt
    */
@@ -756,8 +760,9 @@ export const ConversationService: GenService<{
     output: typeof SubmitToolResultResponseSchema;
   },
   /**
-   * Queues a FAILED or CANCELLED user message again, at the end of the conversation's queue.
-   * Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION when the message is not FAILED or
+   * Queues a FAILED or CANCELLED user message again. It keeps its place in the conversation:
+   * it is answered before messages sent after it that are still queued. Errors:
+   * INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION when the message is not FAILED or
    * CANCELLED.
    *
    * @generated from rpc parley.v1.ConversationService.RetryMessage

@@ -31,7 +31,8 @@ export type Snapshot = Message<"parley.v1.Snapshot"> & {
   conversation?: Conversation | undefined;
 
   /**
-   * Every message in order of creation, with blocks as they are at this sequence number,
+   * Every message ordered by id (as GetConversation orders them; events may add a message out
+   * of that order: insert it by id), with blocks as they are at this sequence number,
    * including the content streamed so far of a block still being written.
    *
    * @generated from field: repeated parley.v1.Message messages = 2;
