@@ -26,7 +26,10 @@ export interface App {
   readonly hub: EventHub;
   /** Binds the port; resolves with the port actually bound. */
   listen(): Promise<number>;
-  /** Stops serving, then releases everything createApp acquired, in reverse order. */
+  /**
+   * Stops claiming work, lets running prompts finish for up to the shutdown grace period, gives
+   * the rest back to the queue, stops serving, then releases everything createApp acquired.
+   */
   close(): Promise<void>;
 }
 
@@ -146,6 +149,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         return listener.port;
       },
       async close() {
+        await queue.stop(config.shutdownGraceMs);
         await listener?.close();
         await runAll(cleanup.reverse());
       },

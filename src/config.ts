@@ -47,6 +47,8 @@ export interface Config {
   heartbeatMs: number;
   /** Events a subscriber may fall behind by before its stream ends with resource_exhausted. */
   subscriberBufferEvents: number;
+  /** On SIGTERM, how long running prompts may go on before they are stopped and requeued. */
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -119,6 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     deltaFlushMs: integer('PARLEY_DELTA_FLUSH_MS', 50, 1, 600_000),
     heartbeatMs: integer('PARLEY_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     subscriberBufferEvents: integer('PARLEY_SUBSCRIBER_BUFFER_EVENTS', 10_000, 1, 10_000_000),
+    shutdownGraceMs: integer('PARLEY_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
   };
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {

@@ -58,6 +58,11 @@ export class PromptRunner {
       // Keep what streamed before the stop: a partial text block is still worth showing.
       writer.closeOpenBlocks();
       await writer.settle().catch(() => undefined);
+      if (stopped === 'shutdown') {
+        // Not the message's fault: another instance (or this one, restarted) answers it.
+        await store.release(claim, reply.id);
+        return;
+      }
       outcome = failure(stopped, error, usage);
       if (outcome.error?.code === 'internal') logger.error('prompt failed', { messageId: claim.messageId, error });
     }
@@ -177,14 +182,6 @@ export class PromptRunner {
 function failure(stopped: PromptStopped['reason'] | null, error: unknown, usage: Usage): PromptOutcome {
   if (stopped === 'cancelled') {
     return { status: 'cancelled', error: { code: 'cancelled', message: 'The prompt was cancelled.' }, stopReason: null, usage };
-  }
-  if (stopped === 'shutdown') {
-    return {
-      status: 'failed',
-      error: { code: 'interrupted', message: 'The instance answering this message shut down; retry the message.' },
-      stopReason: null,
-      usage,
-    };
   }
   return { status: 'failed', error: describeModelFailure(error), stopReason: null, usage };
 }

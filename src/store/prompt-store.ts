@@ -428,6 +428,36 @@ export class PromptStore {
     });
   }
 
+  /**
+   * Gives a running prompt back to the queue (its instance is shutting down): this attempt's
+   * reply is marked failed and left out of history, the user message is queued again, and any
+   * instance may take it. Returns false when the claim was already lost.
+   */
+  async release(claim: Claim, replyId: string | null): Promise<boolean> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const [user] = await this.#sql<MessageRow>(
+        `update message set status = 'queued', started_at = null, updated_at = now(), lease_expires_at = null
+         where id = ? and attempt = ? and status = 'processing' returning *`,
+        [claim.messageId, claim.attempt],
+        ctx,
+      );
+      if (!user) return false;
+      const replies = replyId === null ? [] : await this.#sql<MessageRow>(
+        `update message set status = 'failed', error = ?, ended_at = now(), updated_at = now() where id = ? returning *`,
+        [JSON.stringify(INTERRUPTED), replyId],
+        ctx,
+      );
+      await this.#events(
+        ctx,
+        claim.conversationId,
+        [...replies, user].map((row) => ({ type: 'message_status_changed' as const, message: rowToMessage(row, []) })),
+      );
+      await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, claim.conversationId], ctx);
+      return true;
+    });
+  }
+
   /** Events of a running prompt that change no row (tool calls starting, say). */
   async appendEvents(claim: Claim, events: ConversationEvent[]): Promise<boolean> {
     return (await this.#fenced(claim, async (ctx) => (await this.#events(ctx, claim.conversationId, events), true))) === true;
@@ -465,6 +495,10 @@ export class PromptStore {
 // parameter list.
 
 const CANCELLED: MessageError = { code: 'cancelled', message: 'The prompt was cancelled.' };
+const INTERRUPTED: MessageError = {
+  code: 'interrupted',
+  message: 'The instance answering this message shut down; the message was queued again.',
+};
 const LEASE_EXPIRED: MessageError = {
   code: 'lease_expired',
   message: 'The instance answering this message stopped responding before it finished.',

@@ -78,6 +78,39 @@ describe('Subscribe', () => {
     expect(call).toMatchObject({ name: 'calculate', status: 'finished', content: '42', isError: false });
   });
 
+  it('delivers events too large for a notification by reference, in order', async () => {
+    const client = clientFor(a);
+    const { conversation } = await client.createConversation({ title: 'large events' });
+    const conversationId = conversation!.id;
+    const systemPrompt = 'Be thorough. '.repeat(5_000); // ~65 kB: far over the 8 kB NOTIFY limit
+    const abort = new AbortController();
+    const seen: Array<[bigint, string]> = [];
+    try {
+      for await (const response of clientFor(b).subscribe({ conversationId }, { signal: abort.signal })) {
+        seen.push([response.seq, response.event.case ?? '']);
+        if (response.event.case === 'snapshot') {
+          await client.updateConversation({ conversationId, title: 'renamed' });
+          await client.updateConversation({ conversationId, settings: { systemPrompt } });
+          await client.updateConversation({ conversationId, title: 'renamed again' });
+        }
+        if (response.event.case === 'conversationUpdated' && response.event.value.conversation?.title === 'renamed again') {
+          break;
+        }
+        if (response.event.case === 'conversationUpdated' && response.seq === 2n) {
+          expect(response.event.value.conversation?.settings?.systemPrompt).toBe(systemPrompt);
+        }
+      }
+    } finally {
+      abort.abort();
+    }
+    expect(seen).toEqual([
+      [0n, 'snapshot'],
+      [1n, 'conversationUpdated'],
+      [2n, 'conversationUpdated'],
+      [3n, 'conversationUpdated'],
+    ]);
+  });
+
   it('sends heartbeats on an idle stream, carrying the last seq', async () => {
     const client = clientFor(b);
     const { conversation } = await client.createConversation({ title: 'idle' });

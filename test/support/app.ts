@@ -20,7 +20,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const database = options.databaseUrl ? null : await createTestDatabase();
   const databaseUrl = options.databaseUrl ?? database!.url;
-  const config = loadConfig({ LOG_LEVEL: 'warn', ...env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl });
+  const config = loadConfig({ LOG_LEVEL: 'warn', PARLEY_SHUTDOWN_GRACE_MS: '0', ...env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl });
   const app = await createApp(config, options);
   const port = await app.listen();
   return {
