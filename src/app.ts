@@ -6,6 +6,7 @@ import { errorsInterceptor } from './rpc/errors.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
 import { listen, type Listener } from './server/listener.ts';
+import { ClientToolWaiter } from './engine/client-tool-waiter.ts';
 import { ConversationQueue } from './engine/conversation-queue.ts';
 import { EventHub } from './engine/event-hub.ts';
 import { PromptRunner } from './engine/prompt-runner.ts';
@@ -99,6 +100,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       conversations,
       anthropic,
       tools,
+      clientTools: new ClientToolWaiter(prompts, notifications, { timeoutMs: config.clientToolTimeoutMs }),
       logger,
       options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs },
     });

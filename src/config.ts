@@ -49,6 +49,8 @@ export interface Config {
   subscriberBufferEvents: number;
   /** On SIGTERM, how long running prompts may go on before they are stopped and requeued. */
   shutdownGraceMs: number;
+  /** How long a client tool call waits for SubmitToolResult before it becomes an error result. */
+  clientToolTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -122,6 +124,7 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatMs: integer('PARLEY_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     subscriberBufferEvents: integer('PARLEY_SUBSCRIBER_BUFFER_EVENTS', 10_000, 1, 10_000_000),
     shutdownGraceMs: integer('PARLEY_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
+    clientToolTimeoutMs: integer('PARLEY_CLIENT_TOOL_TIMEOUT_MS', 300_000, 100, 86_400_000),
   };
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {

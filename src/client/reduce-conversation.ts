@@ -43,7 +43,7 @@ function fromSnapshot(seq: bigint, snapshot: Snapshot): ConversationView {
     seq,
     conversation: snapshot.conversation,
     messages,
-    toolCalls: toolCallsFromMessages(messages),
+    toolCalls: toolCallsFromMessages(messages, snapshot.awaitingClient),
     partialToolInput: new Map(),
   };
 }

@@ -18,10 +18,11 @@ export type ToolCallEvent =
   | { case: 'toolCallFinished'; value: ToolCallFinished };
 
 /**
- * Tool calls as far as the blocks tell: a Snapshot carries no tool call state, so after one a call
- * is `requested` until its tool_result block exists, and its kind and deadline are unknown.
+ * Tool calls as a snapshot tells them: from the blocks (a call is `requested` until its
+ * tool_result block exists; its kind is unknown) and from the snapshot's list of client calls
+ * waiting for SubmitToolResult (`awaiting_client`, with their deadline).
  */
-export function toolCallsFromMessages(messages: readonly Message[]): ToolCalls {
+export function toolCallsFromMessages(messages: readonly Message[], awaiting: readonly ToolCallAwaitingClient[] = []): ToolCalls {
   const calls = new Map<string, ToolCallView>();
   for (const message of messages) {
     for (const block of message.blocks) {
@@ -47,6 +48,18 @@ export function toolCallsFromMessages(messages: readonly Message[]): ToolCalls {
         }
       }
     }
+  }
+  for (const waiting of awaiting) {
+    const call = calls.get(waiting.toolUseId);
+    calls.set(waiting.toolUseId, {
+      toolUseId: waiting.toolUseId,
+      messageId: waiting.messageId,
+      name: waiting.name,
+      input: waiting.input ?? call?.input,
+      kind: ToolKind.CLIENT,
+      status: 'awaiting_client',
+      ...(waiting.deadline ? { deadline: waiting.deadline } : {}),
+    });
   }
   return calls;
 }

@@ -5,6 +5,7 @@ import type { ConversationStore } from '../store/conversation-store.ts';
 import type { Claim, PromptOutcome, PromptStore } from '../store/prompt-store.ts';
 import type { BlockContent, ConversationSettings, MessageRecord, Usage } from '../store/records.ts';
 import type { ToolExecutor } from '../tools/tool-executor.ts';
+import type { ClientToolWaiter } from './client-tool-waiter.ts';
 import { PromptStopped } from './conversation-queue.ts';
 import { buildHistory, validateRequest } from './history/index.ts';
 import { describeModelFailure } from './model-errors.ts';
@@ -22,6 +23,7 @@ export interface PromptRunnerDeps {
   conversations: ConversationStore;
   anthropic: Anthropic;
   tools: ToolExecutor;
+  clientTools: ClientToolWaiter;
   logger: Logger;
   options: PromptRunnerOptions;
 }
@@ -78,11 +80,21 @@ export class PromptRunner {
     signal: AbortSignal,
   ): Promise<PromptOutcome> {
     const { store, tools } = this.#deps;
-    const toolDefinitions: Tool[] = tools.definitions(settings.enabledTools.filter((name) => tools.has(name)));
+    const clientTools = new Set(settings.clientTools.map((tool) => tool.name));
+    const toolDefinitions: Tool[] = [
+      ...tools.definitions(settings.enabledTools.filter((name) => tools.has(name))),
+      ...settings.clientTools.map((tool) => ({
+        name: tool.name,
+        description: tool.description,
+        input_schema: tool.inputSchema as Tool['input_schema'],
+      })),
+    ];
     const earlier = await store.messagesOf(claim);
 
     for (let round = 0; ; round++) {
       signal.throwIfAborted();
+      // Calls the last model call asked for (or that an earlier attempt left open) come first.
+      await this.#runTools(claim, writer, clientTools, signal);
       const request = buildHistory({
         settings,
         messages: withReply(earlier, writer.snapshot()),
@@ -95,7 +107,7 @@ export class PromptRunner {
         throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
       }
 
-      const final = await this.#stream(writer, request, signal);
+      const final = await this.#stream(writer, request, clientTools, signal);
       addUsage(usage, final.usage);
       const stopReason = final.stop_reason;
 
@@ -103,7 +115,6 @@ export class PromptRunner {
         if (round + 1 >= this.#deps.options.maxToolRounds) {
           return { status: 'completed', error: null, stopReason: 'max_tool_rounds', usage };
         }
-        await this.#runTools(claim, writer, signal);
         continue;
       }
       if (stopReason === 'refusal') {
@@ -116,7 +127,12 @@ export class PromptRunner {
   }
 
   /** One model call; every stream event becomes a block change as it arrives. */
-  async #stream(writer: ReplyWriter, request: ReturnType<typeof buildHistory>, signal: AbortSignal): Promise<ApiMessage> {
+  async #stream(
+    writer: ReplyWriter,
+    request: ReturnType<typeof buildHistory>,
+    clientTools: ReadonlySet<string>,
+    signal: AbortSignal,
+  ): Promise<ApiMessage> {
     const base = writer.size;
     const stream = this.#deps.anthropic.messages.stream(request, { signal });
     stream.on('streamEvent', (event: RawMessageStreamEvent) => {
@@ -137,7 +153,7 @@ export class PromptRunner {
         case 'content_block_stop': {
           const block = writer.stop(base + event.index);
           if (block?.type === 'tool_use') {
-            const kind = this.#deps.tools.has(block.name) ? 'server' : 'client';
+            const kind = clientTools.has(block.name) ? 'client' : 'server';
             writer.events([
               { type: 'tool_call_requested', messageId: writer.reply.id, toolUseId: block.id, name: block.name, input: block.input, kind },
             ]);
@@ -153,29 +169,43 @@ export class PromptRunner {
     return final;
   }
 
-  async #runTools(claim: Claim, writer: ReplyWriter, signal: AbortSignal): Promise<void> {
+  /** Answers every tool call of the reply that has no result yet: server calls run here, client calls wait for the caller. */
+  async #runTools(claim: Claim, writer: ReplyWriter, clientTools: ReadonlySet<string>, signal: AbortSignal): Promise<void> {
     const blocks = writer.storedBlocks;
     const calls = blocks.flatMap((block, position) =>
       block.type === 'tool_use' && !answered(blocks, block.id, position) ? [block] : [],
     );
-    writer.events(calls.map((call) => ({ type: 'tool_call_started', messageId: writer.reply.id, toolUseId: call.id })));
-    const outcomes = await this.#deps.tools.executeAll(
-      calls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
-      { signal, conversationId: claim.conversationId },
-    );
+    if (calls.length === 0) return;
+    const serverCalls = calls.filter((call) => !clientTools.has(call.name));
+    const clientCalls = calls.filter((call) => clientTools.has(call.name));
+    writer.events(serverCalls.map((call) => ({ type: 'tool_call_started', messageId: writer.reply.id, toolUseId: call.id })));
+    await writer.settle();
+    const [serverOutcomes, clientOutcomes] = await Promise.all([
+      this.#deps.tools.executeAll(
+        serverCalls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
+        { signal, conversationId: claim.conversationId },
+      ),
+      this.#deps.clientTools.wait(claim, writer.reply.id, clientCalls, signal),
+    ]);
     signal.throwIfAborted();
+    const outcomes = new Map([
+      ...serverCalls.map((call, i) => [call.id, serverOutcomes[i]!] as const),
+      ...clientCalls.map((call, i) => [call.id, clientOutcomes[i]!] as const),
+    ]);
+    // Results go back in the order of the calls, as the Messages API requires.
     writer.append(
-      calls.map((call, i) => ({ type: 'tool_result', toolUseId: call.id, content: outcomes[i]!.content, isError: outcomes[i]!.isError })),
-      calls.map((call, i) => ({
+      calls.map((call) => ({ type: 'tool_result', toolUseId: call.id, content: outcomes.get(call.id)!.content, isError: outcomes.get(call.id)!.isError })),
+      calls.map((call) => ({
         type: 'tool_call_finished',
         messageId: writer.reply.id,
         toolUseId: call.id,
-        content: outcomes[i]!.content,
-        isError: outcomes[i]!.isError,
-        durationMs: Math.round(outcomes[i]!.durationMs),
+        content: outcomes.get(call.id)!.content,
+        isError: outcomes.get(call.id)!.isError,
+        durationMs: Math.round(outcomes.get(call.id)!.durationMs),
       })),
     );
     await writer.settle();
+    if (clientCalls.length > 0) await this.#deps.store.applyClientCalls(clientCalls.map((call) => call.id));
   }
 }
 

@@ -14,6 +14,8 @@ import {
   requireMessageText,
   requireRequestId,
   requireTitle,
+  requireToolResult,
+  requireToolUseId,
   settingsFromProto,
   type SettingsContext,
 } from './validate.ts';
@@ -40,10 +42,6 @@ function transitioned(result: TransitionResult, messageId: string, verb: string)
     throw new ConnectError(`message ${messageId} is ${result.status} and cannot be ${verb}`, Code.FailedPrecondition);
   }
   return result.message;
-}
-
-function unimplemented(rpc: string): ConnectError {
-  return new ConnectError(`${rpc} is not implemented yet`, Code.Unimplemented);
 }
 
 export function conversationService(deps: ConversationServiceDeps): ServiceImpl<typeof ConversationService> {
@@ -128,8 +126,22 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       deps.cancelLocal(messageId);
       return { message: messageToProto(message) };
     },
-    submitToolResult() {
-      throw unimplemented('SubmitToolResult');
+    async submitToolResult(request, context) {
+      const conversationId = requireId('conversation_id', request.conversationId);
+      const toolUseId = requireToolUseId('tool_use_id', request.toolUseId);
+      const content = requireToolResult('content', request.content);
+      const result = await deps.prompts.submitClientResult(ownerOf(context), conversationId, toolUseId, {
+        content,
+        isError: request.isError,
+      });
+      if (result.kind === 'not_found') {
+        throw new ConnectError(`no client tool call ${toolUseId} in conversation ${conversationId}`, Code.NotFound);
+      }
+      if (result.kind === 'already') {
+        const why = result.status === 'answered' ? 'was already answered' : 'timed out and was answered with an error';
+        throw new ConnectError(`client tool call ${toolUseId} ${why}`, Code.FailedPrecondition);
+      }
+      return {};
     },
     async retryMessage(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);

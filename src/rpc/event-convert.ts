@@ -19,6 +19,13 @@ export function snapshotResponse(snapshot: ConversationSnapshot, reset: boolean)
         conversation: conversationToProto(snapshot.conversation),
         messages: snapshot.messages.map((m) => messageToProto(m)),
         reset,
+        awaitingClient: snapshot.awaitingClient.map((call) => ({
+          messageId: call.messageId,
+          toolUseId: call.toolUseId,
+          name: call.name,
+          input: call.input as JsonObject,
+          deadline: timestampFromDate(call.deadline),
+        })),
       },
     },
   });
@@ -34,7 +41,7 @@ export function eventResponse({ seq, event }: SequencedEvent): SubscribeResponse
 
 const TOOL_KIND = { server: ToolKind.SERVER, client: ToolKind.CLIENT, mcp: ToolKind.MCP } as const;
 
-function eventToProto(event: ConversationEvent): Event {
+function eventToProto(event: ConversationEvent): NonNullable<Event> {
   switch (event.type) {
     case 'message_queued':
       return { case: 'messageQueued', value: { message: messageToProto(event.message) } };
@@ -55,6 +62,17 @@ function eventToProto(event: ConversationEvent): Event {
       return {
         case: 'toolCallRequested',
         value: { messageId: event.messageId, toolUseId: event.toolUseId, name: event.name, input: event.input as JsonObject, kind: TOOL_KIND[event.kind] },
+      };
+    case 'tool_call_awaiting_client':
+      return {
+        case: 'toolCallAwaitingClient',
+        value: {
+          messageId: event.messageId,
+          toolUseId: event.toolUseId,
+          name: event.name,
+          input: event.input as JsonObject,
+          deadline: timestampFromDate(new Date(event.deadline)),
+        },
       };
     case 'tool_call_started':
       return { case: 'toolCallStarted', value: { messageId: event.messageId, toolUseId: event.toolUseId } };

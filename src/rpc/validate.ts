@@ -52,6 +52,17 @@ export function requireRequestId(field: string, value: string): string | null {
   return value;
 }
 
+export function requireToolUseId(field: string, value: string): string {
+  if (value === '') throw invalid(field, 'is required');
+  if (value.length > 128 || !/^[a-zA-Z0-9_-]+$/.test(value)) throw invalid(field, `"${truncate(value)}" is not a tool use id`);
+  return value;
+}
+
+export function requireToolResult(field: string, value: string): string {
+  if (value.length > LIMITS.messageLength) throw invalid(field, `must be at most ${LIMITS.messageLength} characters`);
+  return value;
+}
+
 export function pageSize(value: number): number {
   if (value === 0) return LIMITS.pageSizeDefault;
   if (value > LIMITS.pageSizeMax) throw invalid('page_size', `must be from 1 to ${LIMITS.pageSizeMax} (or 0 for ${LIMITS.pageSizeDefault})`);

@@ -6,3 +6,5 @@ export const QUEUE_CHANNEL = 'parley_queue';
 export const CANCEL_CHANNEL = 'parley_cancel';
 /** New events of a conversation (payload: an EventNotice). */
 export const EVENTS_CHANNEL = 'parley_events';
+/** A client tool call was answered (payload: the tool use id). */
+export const TOOL_RESULT_CHANNEL = 'parley_tool_result';

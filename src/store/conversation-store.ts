@@ -20,9 +20,18 @@ export interface ConversationPatch {
   settings?: ConversationSettings;
 }
 
+export interface AwaitingClientCall {
+  messageId: string;
+  toolUseId: string;
+  name: string;
+  input: Record<string, unknown>;
+  deadline: Date;
+}
+
 export interface ConversationSnapshot {
   conversation: ConversationRecord;
   messages: MessageRecord[];
+  awaitingClient: AwaitingClientCall[];
   /** The seq of the last event this state reflects. */
   seq: number;
 }
@@ -117,7 +126,25 @@ export class ConversationStore {
         const conversation = await em.findOne(ConversationEntity, { id, ownerId });
         if (!conversation) return null;
         const messages = await this.#messagesIn(em, id);
-        return { conversation: toConversation(conversation), messages, seq: conversation.lastSeq };
+        const waiting = await this.#sql<{ tool_use_id: string; message_id: string; name: string; deadline: Date }>(
+          `select tool_use_id, message_id, name, deadline from client_tool_call
+           where conversation_id = ? and status = 'awaiting' order by created_at`,
+          [id],
+          em.getTransactionContext(),
+        );
+        const awaitingClient = waiting.map((row) => {
+          const use = messages
+            .find((m) => m.id === row.message_id)
+            ?.blocks.find((b) => b.type === 'tool_use' && b.id === row.tool_use_id);
+          return {
+            messageId: row.message_id,
+            toolUseId: row.tool_use_id,
+            name: row.name,
+            input: use?.type === 'tool_use' ? use.input : {},
+            deadline: new Date(row.deadline),
+          };
+        });
+        return { conversation: toConversation(conversation), messages, awaitingClient, seq: conversation.lastSeq };
       },
       { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true },
     );

@@ -1,7 +1,7 @@
 import type { Transaction } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { BlockEntity, MessageEntity } from './entities/index.ts';
-import { CANCEL_CHANNEL, QUEUE_CHANNEL } from './channels.ts';
+import { CANCEL_CHANNEL, QUEUE_CHANNEL, TOOL_RESULT_CHANNEL } from './channels.ts';
 import { toMessage } from './conversation-store.ts';
 import { appendEvents, type ConversationEvent } from './events.ts';
 import { uuidv7 } from './ids.ts';
@@ -34,6 +34,18 @@ export interface PromptOutcome {
   stopReason: string | null;
   usage: Usage | null;
 }
+
+export interface ClientCallState {
+  toolUseId: string;
+  status: 'awaiting' | 'answered' | 'timed_out';
+  deadline: Date;
+  content: string | null;
+  isError: boolean;
+  createdAt: Date;
+  answeredAt: Date | null;
+}
+
+export type SubmitResult = { kind: 'ok' } | { kind: 'not_found' } | { kind: 'already'; status: 'answered' | 'timed_out' };
 
 export interface LeaseState {
   messageId: string;
@@ -294,8 +306,8 @@ export class PromptStore {
       );
       for (const message of expired) {
         const replies = await this.#sql<MessageRow>(
-          `update message set status = 'failed', ended_at = now(), updated_at = now(), error = ?
-           where reply_to = ? and status = 'processing' returning *`,
+          `update message m set status = 'failed', ended_at = now(), updated_at = now(), error = ?
+           where m.reply_to = ? and m.status = 'processing' and not ${AWAITS_CLIENT} returning *`,
           [JSON.stringify(LEASE_EXPIRED), message.id],
           ctx,
         );
@@ -350,6 +362,17 @@ export class PromptStore {
   /** Creates the assistant message for this attempt; null if the claim is no longer held. */
   async startReply(claim: Claim, model: string): Promise<MessageRecord | null> {
     return this.#fenced(claim, async (ctx) => {
+      // An earlier attempt that stopped while a client tool call was open left its reply
+      // processing: this attempt carries on with it instead of asking the model again.
+      const [adopted] = await this.#sql<MessageRow>(
+        `update message set attempt = ? where reply_to = ? and role = 'assistant' and status = 'processing' returning *`,
+        [claim.attempt, claim.messageId],
+        ctx,
+      );
+      if (adopted) {
+        const blocks = await this.#blocks([adopted.id], ctx);
+        return rowToMessage(adopted, blocks.get(adopted.id) ?? []);
+      }
       const [row] = await this.#sql<MessageRow>(
         `insert into message (id, conversation_id, role, status, reply_to, model, attempt, created_at, updated_at, started_at)
          values (?, ?, 'assistant', 'processing', ?, ?, ?, now(), now(), now())
@@ -443,8 +466,10 @@ export class PromptStore {
         ctx,
       );
       if (!user) return false;
+      // A reply waiting for a client tool is kept: the next attempt picks up the wait.
       const replies = replyId === null ? [] : await this.#sql<MessageRow>(
-        `update message set status = 'failed', error = ?, ended_at = now(), updated_at = now() where id = ? returning *`,
+        `update message m set status = 'failed', error = ?, ended_at = now(), updated_at = now()
+         where m.id = ? and not ${AWAITS_CLIENT} returning *`,
         [JSON.stringify(INTERRUPTED), replyId],
         ctx,
       );
@@ -456,6 +481,118 @@ export class PromptStore {
       await this.#sql('select pg_notify(?, ?)', [QUEUE_CHANNEL, claim.conversationId], ctx);
       return true;
     });
+  }
+
+  /**
+   * Opens client tool calls (a row each; calls already open keep theirs) and announces the new
+   * ones. Returns the state of every call, or null when the claim was lost.
+   */
+  async openClientCalls(
+    claim: Claim,
+    replyId: string,
+    calls: Array<{ id: string; name: string; input: Record<string, unknown> }>,
+    timeoutMs: number,
+  ): Promise<ClientCallState[] | null> {
+    return this.#fenced(claim, async (ctx) => {
+      const opened = await this.#sql<{ tool_use_id: string; deadline: Date }>(
+        `insert into client_tool_call (tool_use_id, conversation_id, message_id, name, status, deadline, created_at)
+         select c.id, ?, ?, c.name, 'awaiting', now() + (? * interval '1 millisecond'), now()
+         from json_to_recordset(?::json) as c(id text, name text)
+         on conflict (tool_use_id) do nothing
+         returning tool_use_id, deadline`,
+        [claim.conversationId, replyId, timeoutMs, JSON.stringify(calls.map(({ id, name }) => ({ id, name })))],
+        ctx,
+      );
+      const events: ConversationEvent[] = opened.map((row) => {
+        const call = calls.find((c) => c.id === row.tool_use_id)!;
+        return {
+          type: 'tool_call_awaiting_client',
+          messageId: replyId,
+          toolUseId: call.id,
+          name: call.name,
+          input: call.input,
+          deadline: new Date(row.deadline).toISOString(),
+        };
+      });
+      await this.#events(ctx, claim.conversationId, events);
+      return this.#clientCalls(calls.map((c) => c.id), ctx);
+    });
+  }
+
+  /** The state of these client calls; awaiting ones past their deadline are timed out first. */
+  async clientCalls(toolUseIds: string[]): Promise<ClientCallState[]> {
+    await this.#sql(
+      `update client_tool_call set status = 'timed_out', answered_at = now()
+       where status = 'awaiting' and deadline <= now()
+         and tool_use_id in (select value from json_array_elements_text(?::json))`,
+      [JSON.stringify(toolUseIds)],
+    );
+    return this.#clientCalls(toolUseIds);
+  }
+
+  /** Records that these results are in the reply now (a later attempt need not wait for them). */
+  async applyClientCalls(toolUseIds: string[]): Promise<void> {
+    await this.#sql(
+      `update client_tool_call set applied = true where tool_use_id in (select value from json_array_elements_text(?::json))`,
+      [JSON.stringify(toolUseIds)],
+    );
+  }
+
+  /** The caller's answer to a client tool call; wakes whichever instance runs the prompt. */
+  async submitClientResult(
+    ownerId: string,
+    conversationId: string,
+    toolUseId: string,
+    result: { content: string; isError: boolean },
+  ): Promise<SubmitResult> {
+    return this.#em().transactional(async (em) => {
+      const ctx = em.getTransactionContext();
+      const [call] = await this.#sql<{ status: 'awaiting' | 'answered' | 'timed_out'; expired: boolean }>(
+        `select t.status, t.deadline <= now() as expired from client_tool_call t join conversation c on c.id = t.conversation_id
+         where t.tool_use_id = ? and t.conversation_id = ? and c.owner_id = ? for update of t`,
+        [toolUseId, conversationId, ownerId],
+        ctx,
+      );
+      if (!call) return { kind: 'not_found' };
+      if (call.status !== 'awaiting') return { kind: 'already', status: call.status };
+      if (call.expired) {
+        await this.#sql(`update client_tool_call set status = 'timed_out', answered_at = now() where tool_use_id = ?`, [toolUseId], ctx);
+        return { kind: 'already', status: 'timed_out' };
+      }
+      await this.#sql(
+        `update client_tool_call set status = 'answered', content = ?, is_error = ?, answered_at = now() where tool_use_id = ?`,
+        [result.content, result.isError, toolUseId],
+        ctx,
+      );
+      await this.#sql('select pg_notify(?, ?)', [TOOL_RESULT_CHANNEL, toolUseId], ctx);
+      return { kind: 'ok' };
+    });
+  }
+
+  async #clientCalls(toolUseIds: string[], ctx?: Transaction): Promise<ClientCallState[]> {
+    const rows = await this.#sql<{
+      tool_use_id: string;
+      status: ClientCallState['status'];
+      deadline: Date;
+      content: string | null;
+      is_error: boolean;
+      created_at: Date;
+      answered_at: Date | null;
+    }>(
+      `select tool_use_id, status, deadline, content, is_error, created_at, answered_at from client_tool_call
+       where tool_use_id in (select value from json_array_elements_text(?::json))`,
+      [JSON.stringify(toolUseIds)],
+      ctx,
+    );
+    return rows.map((row) => ({
+      toolUseId: row.tool_use_id,
+      status: row.status,
+      deadline: new Date(row.deadline),
+      content: row.content,
+      isError: row.is_error,
+      createdAt: new Date(row.created_at),
+      answeredAt: row.answered_at ? new Date(row.answered_at) : null,
+    }));
   }
 
   /** Events of a running prompt that change no row (tool calls starting, say). */
@@ -495,6 +632,9 @@ export class PromptStore {
 // parameter list.
 
 const CANCELLED: MessageError = { code: 'cancelled', message: 'The prompt was cancelled.' };
+// A reply (alias m) that a client tool call still waits on, or whose answer is not in it yet.
+const AWAITS_CLIENT = `exists (select 1 from client_tool_call t where t.message_id = m.id and not t.applied)`;
+
 const INTERRUPTED: MessageError = {
   code: 'interrupted',
   message: 'The instance answering this message shut down; the message was queued again.',

@@ -348,7 +348,32 @@ export const contractCases: Record<string, ContractCase[]> = {
       },
     },
   ],
-  SubmitToolResult: [unimplemented('SubmitToolResult')],
+  SubmitToolResult: [
+    {
+      name: 'answers not_found for a call that does not exist',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(
+          await client.unary('SubmitToolResult', { conversationId, toolUseId: 'toolu_01unknown', content: '42' }),
+          Code.NotFound,
+          'toolu_01unknown',
+        );
+      },
+    },
+    {
+      name: 'rejects a malformed tool use id',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('SubmitToolResult', { conversationId, toolUseId: 'a b' }), Code.InvalidArgument, 'tool_use_id');
+      },
+    },
+    {
+      name: 'rejects a missing conversation id',
+      async run(client) {
+        expectError(await client.unary('SubmitToolResult', { toolUseId: 'toolu_1' }), Code.InvalidArgument, 'conversation_id');
+      },
+    },
+  ],
   RetryMessage: [
     {
       name: 'queues a cancelled message again',
@@ -381,12 +406,3 @@ export const contractCases: Record<string, ContractCase[]> = {
     },
   ],
 };
-
-function unimplemented(rpc: string): ContractCase {
-  return {
-    name: 'answers unimplemented until client tools land',
-    async run(client) {
-      expectError(await client.unary(rpc, {}), Code.Unimplemented, rpc);
-    },
-  };
-}

@@ -1,7 +1,8 @@
 import { BlockEntity } from './block.ts';
+import { ClientToolCallEntity } from './client-tool-call.ts';
 import { ConversationEntity } from './conversation.ts';
 import { EventEntity } from './event.ts';
 import { MessageEntity } from './message.ts';
 
-export { BlockEntity, ConversationEntity, EventEntity, MessageEntity };
-export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity];
+export { BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity };
+export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity];
