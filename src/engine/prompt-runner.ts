@@ -79,7 +79,7 @@ export class PromptRunner {
     usage: Usage,
     signal: AbortSignal,
   ): Promise<PromptOutcome> {
-    const { store, tools } = this.#deps;
+    const { tools } = this.#deps;
     const clientTools = new Set(settings.clientTools.map((tool) => tool.name));
     const toolDefinitions: Tool[] = [
       ...tools.definitions(settings.enabledTools.filter((name) => tools.has(name))),
@@ -89,7 +89,7 @@ export class PromptRunner {
         input_schema: tool.inputSchema as Tool['input_schema'],
       })),
     ];
-    const earlier = await store.messagesOf(claim);
+    const earlier = (await this.#deps.conversations.messages(claim.ownerId, claim.conversationId)) ?? [];
 
     for (let round = 0; ; round++) {
       signal.throwIfAborted();

@@ -1,8 +1,6 @@
 import type { Transaction } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { BlockEntity, MessageEntity } from './entities/index.ts';
 import { CANCEL_CHANNEL, QUEUE_CHANNEL, TOOL_RESULT_CHANNEL } from './channels.ts';
-import { toMessage } from './conversation-store.ts';
 import { appendEvents, type ConversationEvent } from './events.ts';
 import { uuidv7 } from './ids.ts';
 import type { Orm } from './orm.ts';
@@ -338,25 +336,6 @@ export class PromptStore {
       }
       return expired.length;
     });
-  }
-
-  /** The conversation's messages for the history builder (owner-scoped like every read). */
-  async messagesOf(claim: Claim): Promise<MessageRecord[]> {
-    const em = this.#em();
-    const rows = await em.find(
-      MessageEntity,
-      { conversation: { id: claim.conversationId, ownerId: claim.ownerId } },
-      { orderBy: { id: 'asc' } },
-    );
-    if (rows.length === 0) return [];
-    const blocks = await em.find(BlockEntity, { message: { $in: rows.map((r) => r.id) } }, { orderBy: { position: 'asc' } });
-    const byMessage = new Map<string, BlockContent[]>();
-    for (const block of blocks) {
-      const list = byMessage.get(block.message.id) ?? [];
-      list[block.position] = block.content;
-      byMessage.set(block.message.id, list);
-    }
-    return rows.map((row) => toMessage(row, claim.conversationId, byMessage.get(row.id) ?? []));
   }
 
   /** Creates the assistant message for this attempt; null if the claim is no longer held. */
