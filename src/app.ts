@@ -17,6 +17,7 @@ import { Notifications } from './store/notifications.ts';
 import { migrate, openOrm } from './store/orm.ts';
 import { PromptStore } from './store/prompt-store.ts';
 import { builtinTools } from './tools/builtin/index.ts';
+import { closeToolSources, startMcpSources } from './tools/mcp/index.ts';
 import { ToolExecutor } from './tools/tool-executor.ts';
 
 export interface App {
@@ -94,7 +95,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     );
     cleanup.push(async () => hub.close());
 
-    const tools = new ToolExecutor(options.tools ?? builtinTools());
+    // MCP servers connect concurrently; one that is down is logged and retried in the background.
+    const mcpSources = await startMcpSources(config.mcpServers, { logger });
+    cleanup.push(() => closeToolSources(mcpSources));
+    const tools = new ToolExecutor(options.tools ?? builtinTools(), { sources: mcpSources, logger });
     const runner = new PromptRunner({
       store: prompts,
       conversations,
@@ -126,7 +130,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         settings: {
           defaultModel: config.defaultModel,
           defaultMaxTokens: config.defaultMaxTokens,
-          isKnownTool: (name) => tools.has(name),
+          // Tools of an MCP server that is down right now stay valid choices.
+          isKnownTool: (name) => tools.mayOffer(name),
         },
         maxQueuedPerConversation: config.maxQueuedPerConversation,
         cancelLocal: (messageId) => queue.cancelLocal(messageId),

@@ -1,6 +1,8 @@
 // Configuration comes from the environment only, and is checked once, at start: every problem
 // is reported at once, each with what to do about it.
 
+import { McpConfigError, parseMcpServers, type McpServerConfig } from './tools/mcp/config.ts';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 export interface Config {
@@ -51,6 +53,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** How long a client tool call waits for SubmitToolResult before it becomes an error result. */
   clientToolTimeoutMs: number;
+  /** MCP servers whose tools are offered beside the built-ins (PARLEY_MCP_SERVERS, a JSON array). */
+  mcpServers: McpServerConfig[];
 }
 
 export class ConfigError extends Error {
@@ -100,6 +104,12 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`LOG_LEVEL="${logLevel}" must be one of ${LOG_LEVELS.join(', ')}.`);
   }
   const apiKey = text('ANTHROPIC_API_KEY');
+  let mcpServers: McpServerConfig[] = [];
+  try {
+    mcpServers = parseMcpServers(env['PARLEY_MCP_SERVERS']);
+  } catch (error) {
+    problems.push(...(error instanceof McpConfigError ? error.problems : [String(error)]));
+  }
   const config: Config = {
     port: integer('PORT', 8080, 0, 65_535),
     host: text('HOST') ?? '127.0.0.1',
@@ -125,6 +135,7 @@ export function loadConfig(env: Env = process.env): Config {
     subscriberBufferEvents: integer('PARLEY_SUBSCRIBER_BUFFER_EVENTS', 10_000, 1, 10_000_000),
     shutdownGraceMs: integer('PARLEY_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
     clientToolTimeoutMs: integer('PARLEY_CLIENT_TOOL_TIMEOUT_MS', 300_000, 100, 86_400_000),
+    mcpServers,
   };
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {

@@ -153,7 +153,7 @@ export class PromptRunner {
         case 'content_block_stop': {
           const block = writer.stop(base + event.index);
           if (block?.type === 'tool_use') {
-            const kind = clientTools.has(block.name) ? 'client' : 'server';
+            const kind = clientTools.has(block.name) ? 'client' : (this.#deps.tools.kindOf(block.name) ?? 'server');
             writer.events([
               { type: 'tool_call_requested', messageId: writer.reply.id, toolUseId: block.id, name: block.name, input: block.input, kind },
             ]);

@@ -24,6 +24,28 @@ export function invalid(field: string, problem: string): ConnectError {
   return new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
 }
 
+/**
+ * Text PostgreSQL and every client can store: no NUL characters and no unpaired surrogates
+ * (protobuf's string decoding lets both through).
+ */
+export function checkText(field: string, value: string): string {
+  if (value.includes('\u0000')) throw invalid(field, 'must not contain NUL characters');
+  if (!value.isWellFormed()) throw invalid(field, 'must be valid Unicode (it has an unpaired surrogate)');
+  return value;
+}
+
+/** checkText over every key and string of a JSON value. */
+function checkJson(field: string, value: unknown): void {
+  if (typeof value === 'string') checkText(field, value);
+  else if (Array.isArray(value)) value.forEach((item, i) => checkJson(`${field}[${i}]`, item));
+  else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      checkText(`${field} key`, key);
+      checkJson(`${field}.${key}`, item);
+    }
+  }
+}
+
 export function requireId(field: string, value: string): string {
   if (value === '') throw invalid(field, 'is required');
   if (!isUuid(value)) throw invalid(field, `"${truncate(value)}" is not a valid id (expected a UUID)`);
@@ -31,13 +53,14 @@ export function requireId(field: string, value: string): string {
 }
 
 export function requireTitle(field: string, value: string): string {
-  const title = value.trim();
+  const title = checkText(field, value).trim();
   if (title === '') throw invalid(field, 'must not be empty');
   if ([...title].length > LIMITS.titleLength) throw invalid(field, `must be at most ${LIMITS.titleLength} characters`);
   return title;
 }
 
 export function requireMessageText(field: string, value: string): string {
+  checkText(field, value);
   if (value.trim() === '') throw invalid(field, 'must not be empty');
   if (value.length > LIMITS.messageLength) throw invalid(field, `must be at most ${LIMITS.messageLength} characters`);
   return value;
@@ -59,6 +82,7 @@ export function requireToolUseId(field: string, value: string): string {
 }
 
 export function requireToolResult(field: string, value: string): string {
+  checkText(field, value);
   if (value.length > LIMITS.messageLength) throw invalid(field, `must be at most ${LIMITS.messageLength} characters`);
   return value;
 }
@@ -85,7 +109,7 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   if (model.length > LIMITS.modelLength || !MODEL_NAME.test(model)) {
     throw invalid(`${field}.model`, `"${truncate(model)}" is not a model name`);
   }
-  const systemPrompt = input?.systemPrompt ?? '';
+  const systemPrompt = checkText(`${field}.system_prompt`, input?.systemPrompt ?? '');
   if (systemPrompt.length > LIMITS.systemPromptLength) {
     throw invalid(`${field}.system_prompt`, `must be at most ${LIMITS.systemPromptLength} characters`);
   }
@@ -116,10 +140,12 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   const clientTools: ClientToolDefinition[] = (input?.clientTools ?? []).map((tool, i) => {
     const path = `${field}.client_tools[${i}]`;
     claim(`${path}.name`, tool.name);
+    checkText(`${path}.description`, tool.description);
     if (tool.description.length > LIMITS.toolDescriptionLength) {
       throw invalid(`${path}.description`, `must be at most ${LIMITS.toolDescriptionLength} characters`);
     }
     const schema = tool.inputSchema ?? { type: 'object', properties: {} };
+    checkJson(`${path}.input_schema`, schema);
     if (schema.type !== 'object') throw invalid(`${path}.input_schema`, 'must be a JSON Schema with "type": "object"');
     return { name: tool.name, description: tool.description, inputSchema: schema };
   });

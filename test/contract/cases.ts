@@ -80,6 +80,7 @@ export const contractCases: Record<string, ContractCase[]> = {
       },
     },
     rejectsWithoutWriting('rejects an empty title', 'CreateConversation', { title: '   ' }, Code.InvalidArgument, 'title'),
+    rejectsWithoutWriting('rejects a title with a NUL character', 'CreateConversation', { title: 'a\u0000b' }, Code.InvalidArgument, 'title'),
     rejectsWithoutWriting('rejects a title over 200 characters', 'CreateConversation', { title: 'x'.repeat(201) }, Code.InvalidArgument, 'title'),
     rejectsWithoutWriting(
       'rejects a thinking budget under 1024',
