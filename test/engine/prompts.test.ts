@@ -150,6 +150,34 @@ describe('the queue and the prompt runner', () => {
     expect(emulator.requests).toHaveLength(1);
   });
 
+  it('runs several tool calls of one turn and returns every result in one user turn, in call order', async () => {
+    emulator.enqueue(
+      {
+        blocks: [
+          { type: 'tool_use', name: 'calculate', input: { expression: '2^10' }, id: 'toolu_a' },
+          { type: 'tool_use', name: 'current_time', input: { time_zone: 'Mars/Olympus' }, id: 'toolu_b' },
+          { type: 'tool_use', name: 'calculate', input: { expression: 42 }, id: 'toolu_c' },
+        ],
+      },
+      textTurn('done'),
+    );
+    const id = await api.create({ enabledTools: ['calculate', 'current_time'] });
+    await api.send(id, 'three things at once');
+    await api.settled(id);
+    const last = (emulator.requests.at(-1)!.body as MessagesRequest).messages.at(-1)!;
+    const results = (last.content as Array<{ type: string; tool_use_id: string; content: string; is_error?: boolean }>).filter(
+      (b) => b.type === 'tool_result',
+    );
+    expect(results.map((r) => r.tool_use_id)).toEqual(['toolu_a', 'toolu_b', 'toolu_c']);
+    expect(results[0]).toMatchObject({ content: '1024' });
+    expect(results[0]!.is_error ?? false).toBe(false);
+    // A tool's own failure and input that breaks the tool's schema both reach the model as errors.
+    expect(results[1]).toMatchObject({ is_error: true });
+    expect(results[1]!.content).toContain('Mars/Olympus');
+    expect(results[2]).toMatchObject({ is_error: true });
+    expect(results[2]!.content).toContain('input.expression');
+  });
+
   it('completes with stop reason max_tool_rounds instead of looping forever', async () => {
     emulator.setResponder(() => ({ blocks: [{ type: 'tool_use', name: 'calculate', input: { expression: '1+1' } }] }));
     const id = await api.create({ enabledTools: ['calculate'] });
