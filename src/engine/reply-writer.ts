@@ -27,6 +27,10 @@ export class ReplyWriter {
   readonly #pending = new Map<string, { index: number; kind: DeltaKind; value: string }>();
   #chain: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
+  /** A flush write is waiting in the chain: later deltas join it instead of queueing another. */
+  #flushQueued = false;
+  /** Blocks whose block_started has been written: only their deltas may be written. */
+  readonly #announced = new Set<number>();
   #lost = false;
   readonly reply: MessageRecord;
 
@@ -55,7 +59,10 @@ export class ReplyWriter {
   start(index: number, content: BlockContent): void {
     this.#blocks[index] = content;
     this.#open.set(index, { content, partialJson: '' });
-    this.#enqueue([{ position: index, content }], [{ type: 'block_started', messageId: this.reply.id, index, block: content }]);
+    this.#enqueue(() => {
+      this.#announced.add(index);
+      return { blocks: [{ position: index, content }], events: [{ type: 'block_started', messageId: this.reply.id, index, block: content }] };
+    });
   }
 
   delta(index: number, kind: DeltaKind, value: string): void {
@@ -67,7 +74,7 @@ export class ReplyWriter {
     const pending = this.#pending.get(key);
     if (pending) pending.value += value;
     else this.#pending.set(key, { index, kind, value });
-    this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+    if (!this.#flushQueued) this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
   }
 
   /** The block is complete; returns it as stored. */
@@ -78,8 +85,14 @@ export class ReplyWriter {
     if (content.type === 'tool_use') content = { ...content, input: parseInput(open.partialJson) };
     this.#open.delete(index);
     this.#blocks[index] = content;
-    const deltas = this.#takePending((key) => key.startsWith(`${index}:`));
-    this.#enqueue([{ position: index, content }], [...deltas, { type: 'block_stopped', messageId: this.reply.id, index, block: content }, ...extra]);
+    this.#enqueue(() => ({
+      blocks: [{ position: index, content }],
+      events: [
+        ...this.#takePending((pending) => pending.index === index),
+        { type: 'block_stopped', messageId: this.reply.id, index, block: content },
+        ...extra,
+      ],
+    }));
     return content;
   }
 
@@ -87,28 +100,39 @@ export class ReplyWriter {
   append(contents: BlockContent[], extra: ConversationEvent[] = []): void {
     const start = this.#blocks.length;
     this.#blocks.push(...contents);
-    this.#enqueue(
-      contents.map((content, i) => ({ position: start + i, content })),
-      [...contents.map((block, i) => ({ type: 'block_stopped' as const, messageId: this.reply.id, index: start + i, block })), ...extra],
-    );
+    this.#enqueue(() => ({
+      blocks: contents.map((content, i) => ({ position: start + i, content })),
+      events: [...contents.map((block, i) => ({ type: 'block_stopped' as const, messageId: this.reply.id, index: start + i, block })), ...extra],
+    }));
   }
 
   events(events: ConversationEvent[]): void {
-    this.#enqueue([], events);
+    this.#enqueue(() => ({ blocks: [], events }));
   }
 
-  /** Writes the deltas gathered so far, with the streaming blocks' content as it stands. */
+  /**
+   * Writes the deltas gathered so far, with the streaming blocks' content as it stands. The
+   * deltas are taken when the write runs, not when it is queued: while an earlier write is still
+   * in flight, everything that arrives joins this one, so a slow database means larger writes,
+   * never a growing queue of them.
+   */
   flush(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
-    const deltas = this.#takePending(() => true);
-    if (deltas.length === 0) return;
-    const touched = new Set(deltas.map((d) => (d.type === 'block_delta' ? d.index : -1)));
-    const blocks = [...touched].flatMap((index) => {
-      const open = this.#open.get(index);
-      return open ? [{ position: index, content: open.content }] : [];
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    this.#enqueue(() => {
+      this.#flushQueued = false;
+      const deltas = this.#takePending((pending) => this.#announced.has(pending.index));
+      const touched = new Set(deltas.map((d) => (d.type === 'block_delta' ? d.index : -1)));
+      const blocks = [...touched].flatMap((index) => {
+        const open = this.#open.get(index);
+        return open ? [{ position: index, content: open.content }] : [];
+      });
+      // Deltas of a block whose start is still queued wait for the next flush.
+      if (this.#pending.size > 0) this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+      return { blocks, events: deltas };
     });
-    this.#enqueue(blocks, deltas);
   }
 
   /** Ends streaming blocks where they stand (a stop or failure mid-stream keeps the partial text). */
@@ -122,19 +146,22 @@ export class ReplyWriter {
     if (this.#lost) throw new PromptStopped('lease_lost');
   }
 
-  #takePending(match: (key: string) => boolean): ConversationEvent[] {
+  #takePending(match: (pending: { index: number }) => boolean): ConversationEvent[] {
     const events: ConversationEvent[] = [];
     for (const [key, pending] of this.#pending) {
-      if (!match(key)) continue;
+      if (!match(pending)) continue;
       this.#pending.delete(key);
       events.push({ type: 'block_delta', messageId: this.reply.id, index: pending.index, delta: { kind: pending.kind, value: pending.value } });
     }
     return events;
   }
 
-  #enqueue(blocks: Array<{ position: number; content: BlockContent }>, events: ConversationEvent[]): void {
+  /** Queues a write; `prepare` decides what it writes when its turn comes. */
+  #enqueue(prepare: () => { blocks: Array<{ position: number; content: BlockContent }>; events: ConversationEvent[] }): void {
     this.#chain = this.#chain.then(async () => {
       if (this.#lost) return;
+      const { blocks, events } = prepare();
+      if (blocks.length === 0 && events.length === 0) return;
       const held = await this.#store.writeBlocks(this.#claim, this.reply.id, blocks, events);
       if (!held) this.#lost = true;
     });
