@@ -106,7 +106,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       tools,
       clientTools: new ClientToolWaiter(prompts, notifications, { timeoutMs: config.clientToolTimeoutMs }),
       logger,
-      options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs },
+      options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs },
     });
     const queue = new ConversationQueue(
       prompts,

@@ -55,6 +55,8 @@ export interface Config {
   clientToolTimeoutMs: number;
   /** MCP servers whose tools are offered beside the built-ins (PARLEY_MCP_SERVERS, a JSON array). */
   mcpServers: McpServerConfig[];
+  /** A model stream silent (no event, not even a ping) for this long fails the prompt. */
+  modelIdleTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -136,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: integer('PARLEY_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
     clientToolTimeoutMs: integer('PARLEY_CLIENT_TOOL_TIMEOUT_MS', 300_000, 100, 86_400_000),
     mcpServers,
+    modelIdleTimeoutMs: integer('PARLEY_MODEL_IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
   };
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {

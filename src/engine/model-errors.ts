@@ -1,4 +1,18 @@
-import { APIConnectionError, APIError } from '@anthropic-ai/sdk';
+import { AnthropicError, APIConnectionError, APIError } from '@anthropic-ai/sdk';
+
+/** The model's stream went silent for longer than the idle timeout. */
+export class ModelStalled extends Error {
+  readonly idleMs: number;
+  constructor(idleMs: number) {
+    super(`no stream event for ${idleMs} ms`);
+    this.name = 'ModelStalled';
+    this.idleMs = idleMs;
+  }
+}
+
+function isNetworkCause(error: Error): boolean {
+  return error.message === 'terminated' || error.cause instanceof TypeError || (error.cause instanceof Error && 'code' in error.cause);
+}
 import type { MessageError } from '../store/records.ts';
 
 /**
@@ -7,7 +21,15 @@ import type { MessageError } from '../store/records.ts';
  * retry-after); what arrives here ends the prompt.
  */
 export function describeModelFailure(error: unknown): MessageError {
-  if (error instanceof APIConnectionError) {
+  if (error instanceof ModelStalled) {
+    return {
+      code: 'model_stalled',
+      message: `The model stopped sending for ${Math.round(error.idleMs / 1000)} seconds in the middle of its answer; retry the message.`,
+    };
+  }
+  // The SDK reports a connection cut mid-body as a bare AnthropicError ("terminated") caused by
+  // fetch's TypeError, not as an APIConnectionError.
+  if (error instanceof APIConnectionError || (error instanceof AnthropicError && !(error instanceof APIError) && isNetworkCause(error))) {
     return { code: 'model_unreachable', message: 'Parley could not reach the model API, or the connection dropped while it answered.' };
   }
   if (error instanceof APIError) {

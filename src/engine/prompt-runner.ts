@@ -8,7 +8,7 @@ import type { ToolExecutor } from '../tools/tool-executor.ts';
 import type { ClientToolWaiter } from './client-tool-waiter.ts';
 import { PromptStopped } from './conversation-queue.ts';
 import { buildHistory, validateRequest } from './history/index.ts';
-import { describeModelFailure } from './model-errors.ts';
+import { describeModelFailure, ModelStalled } from './model-errors.ts';
 import { ReplyWriter } from './reply-writer.ts';
 
 export interface PromptRunnerOptions {
@@ -16,6 +16,8 @@ export interface PromptRunnerOptions {
   maxToolRounds: number;
   /** How long text deltas gather before they are written and published together. */
   deltaFlushMs: number;
+  /** A model stream that sends nothing (not even a ping) for this long is given up. */
+  modelIdleTimeoutMs: number;
 }
 
 export interface PromptRunnerDeps {
@@ -134,8 +136,18 @@ export class PromptRunner {
     signal: AbortSignal,
   ): Promise<ApiMessage> {
     const base = writer.size;
-    const stream = this.#deps.anthropic.messages.stream(request, { signal });
+    // The SDK's timeout covers the wait for response headers only: a stream that stalls after
+    // them would hold the prompt (and its conversation's queue) until the socket gives up.
+    const idleMs = this.#deps.options.modelIdleTimeoutMs;
+    const stall = new AbortController();
+    let idle = setTimeout(() => stall.abort(new ModelStalled(idleMs)), idleMs);
+    const stream = this.#deps.anthropic.messages.stream(request, { signal: AbortSignal.any([signal, stall.signal]) });
     stream.on('streamEvent', (event: RawMessageStreamEvent) => {
+      // Pings keep a connection open; they are no sign that the answer moves on.
+      if ((event.type as string) !== 'ping') {
+        clearTimeout(idle);
+        idle = setTimeout(() => stall.abort(new ModelStalled(idleMs)), idleMs);
+      }
       switch (event.type) {
         case 'content_block_start': {
           const content = initialContent(event.content_block);
@@ -164,9 +176,16 @@ export class PromptRunner {
           break;
       }
     });
-    const final = await stream.finalMessage();
-    await writer.settle();
-    return final;
+    try {
+      const final = await stream.finalMessage();
+      await writer.settle();
+      return final;
+    } catch (error) {
+      if (stall.signal.aborted && !signal.aborted) throw stall.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(idle);
+    }
   }
 
   /** Answers every tool call of the reply that has no result yet: server calls run here, client calls wait for the caller. */
