@@ -16,6 +16,8 @@ export class Notifications {
   #client: pg.Client | null = null;
   #closed = false;
   #retryTimer: NodeJS.Timeout | null = null;
+  /** LISTEN commands go one at a time: one connection runs one query at once. */
+  #listening: Promise<unknown> = Promise.resolve();
 
   constructor(databaseUrl: string, logger: Logger) {
     this.#url = databaseUrl;
@@ -31,7 +33,12 @@ export class Notifications {
     set.add(handler);
     if (!this.#handlers.has(channel)) {
       this.#handlers.set(channel, set);
-      this.#client?.query(`listen ${pg.escapeIdentifier(channel)}`).catch(() => undefined);
+      const client = this.#client;
+      if (client) {
+        this.#listening = this.#listening
+          .then(() => client.query(`listen ${pg.escapeIdentifier(channel)}`))
+          .catch(() => undefined); // a lost connection re-listens to every channel on reconnect
+      }
     }
     return () => set.delete(handler);
   }
