@@ -10,7 +10,12 @@ export function errorsInterceptor(logger: Logger): Interceptor {
     try {
       return await next(request);
     } catch (error) {
-      if (error instanceof ConnectError) throw error;
+      if (error instanceof ConnectError) {
+        // gRPC trailers percent-encode the message, which fails on a lone surrogate and would
+        // leave the call without a status.
+        if (!error.rawMessage.isWellFormed()) throw new ConnectError(error.rawMessage.toWellFormed(), error.code);
+        throw error;
+      }
       if (isDatabaseUnavailable(error)) {
         logger.warn('request failed: database unreachable', { procedure: request.method.name });
         throw new ConnectError('the database is unreachable; retry shortly', Code.Unavailable);

@@ -155,6 +155,8 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   return { model, systemPrompt, maxTokens, thinkingBudgetTokens, enabledTools, clientTools };
 }
 
+/** For quoting a value in a message: short, and never cutting a character in half. */
 function truncate(value: string): string {
-  return value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  const chars = Array.from(value.toWellFormed());
+  return chars.length > 40 ? `${chars.slice(0, 40).join('')}…` : chars.join('');
 }

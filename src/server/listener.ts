@@ -14,6 +14,7 @@ export interface Listener {
 }
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const ROUTING_TIMEOUT_MS = 10_000;
 
 /**
  * Serves HTTP/1.1 and HTTP/2 cleartext (h2c with prior knowledge, as gRPC clients speak it) on
@@ -28,18 +29,25 @@ export async function listen(handler: Handler, host: string, port: number): Prom
   const front = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    socket.once('readable', function route() {
-      const head = socket.read() as Buffer | null;
-      if (head === null) {
-        if (!socket.destroyed) socket.once('readable', route);
-        return;
+    // Until a server owns the socket nothing else listens for its errors: a reset before the
+    // first byte (port scanners, load balancer probes) must not crash the process.
+    socket.on('error', () => socket.destroy());
+    // A connection that never says which protocol it speaks is dropped.
+    const silent = () => socket.destroy();
+    socket.setTimeout(ROUTING_TIMEOUT_MS, silent);
+    let head = Buffer.alloc(0);
+    socket.on('readable', function route() {
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) {
+        head = Buffer.concat([head, chunk]);
       }
+      if (head.length === 0) return;
+      // A partial HTTP/2 preface: keep what came and wait for the next bytes (which fire
+      // 'readable' again; the buffer is empty until they arrive).
+      if (head.length < H2_PREFACE.length && H2_PREFACE.subarray(0, head.length).equals(head)) return;
+      socket.off('readable', route);
+      socket.setTimeout(0);
+      socket.off('timeout', silent);
       socket.unshift(head);
-      if (head.length < H2_PREFACE.length && H2_PREFACE.subarray(0, head.length).equals(head)) {
-        // A partial HTTP/2 preface: wait for the rest before choosing.
-        socket.once('readable', route);
-        return;
-      }
       const target = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) ? h2 : h1;
       target.emit('connection', socket);
     });
