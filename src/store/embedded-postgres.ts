@@ -10,12 +10,15 @@ export interface EmbeddedPostgresOptions {
   persistent: boolean;
   /** Trade durability for speed: only for clusters whose data may be lost (tests). */
   unsafeFast?: boolean;
+  /** A fixed port, for a cluster that must come back where it was; default a free one. */
+  port?: number;
   onLog?: (line: string) => void;
 }
 
 export interface EmbeddedPostgresHandle {
   /** Connection URL of the `postgres` database on the running cluster. */
   url: string;
+  port: number;
   stop(): Promise<void>;
 }
 
@@ -38,7 +41,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await chmod(socketDir, 0o777);
   await stopLeftoverCluster(dataDir);
 
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => undefined);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
@@ -72,6 +75,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    port,
     stop: () => pg.stop(),
   };
 }
@@ -99,7 +103,7 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
