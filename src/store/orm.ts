@@ -4,6 +4,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, defineConfig } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { entities } from './entities/index.ts';
+import { guardPool } from './pool-guard.ts';
 
 export type Orm = MikroORM;
 
@@ -23,6 +24,7 @@ export function ormConfig(options: OrmOptions) {
     entities,
     extensions: [Migrator],
     pool: { max: options.poolSize ?? 10 },
+    driverOptions: { onPoolCreated: guardPool },
     debug: options.debug ?? false,
     // Records are mapped by hand at the repository edge; no entity ever leaves src/store.
     forceUtcTimezone: true,

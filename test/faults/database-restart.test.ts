@@ -7,8 +7,8 @@
 // nothing is answered twice; completed answers are exactly the scripted text; messages sent
 // after the restart complete; a subscriber that followed each conversation through the outage
 // holds exactly GetConversation, with no gap and no duplicate.
-// The last two tests restart it while transactions are deterministically in flight, which
-// shows a connection leak (marked `it.fails`).
+// The last two tests restart it while transactions are deterministically in flight: the pool
+// gets back every connection that was inside one.
 import { Code, createClient } from '@connectrpc/connect';
 import pg from 'pg';
 import { createGrpcTransport } from '@connectrpc/connect-node';
@@ -50,9 +50,6 @@ beforeAll(async () => {
       ANTHROPIC_BASE_URL: url,
       PARLEY_LEASE_MS: String(LEASE_MS),
       PARLEY_QUEUE_POLL_MS: String(POLL_MS),
-      // Each restart costs this instance's pool the connections of the transactions in flight
-      // (the leak shown by the last test): a large pool keeps that bug out of these scenarios.
-      DATABASE_POOL_SIZE: '30',
     },
     {
       databaseUrl: postgres.url,
@@ -265,16 +262,12 @@ describe('the database restarting with transactions in flight', () => {
     restarted = true;
   }, 60_000);
 
-  // BUG (connection leak; upstream in kysely 0.29.6 as used by MikroORM 7.2.1, reached through
-  // every PromptStore transaction): ControlledTransaction.commit() and .rollback() release the
-  // pooled connection only after COMMIT/ROLLBACK succeeds. When the database goes away during a
-  // transaction, the statement fails, MikroORM's rollback fails too ("Failed to roll back
-  // transaction"), and the pg client is never given back: it stays checked out of the pool for
-  // the life of the process. Each transaction in flight at a database restart costs one of the
-  // DATABASE_POOL_SIZE connections for good; when all are gone every query waits forever, so
-  // /readyz never answers, no prompt runs, and app.close() (pool.end()) never returns.
-  // With DATABASE_POOL_SIZE=3 and the three transactions of the test above, all are gone.
-  it.fails('afterwards the instance is ready again, answers new messages and shuts down cleanly', async () => {
+  // Kysely 0.29.6 (under MikroORM 7.2.1) releases a transaction's connection only after COMMIT or
+  // ROLLBACK succeeds; both fail when the database goes away mid-transaction. Without
+  // src/store/pool-guard.ts each transaction in flight at a restart kept one of the
+  // DATABASE_POOL_SIZE connections for good: with a pool of 3 and the three transactions of the
+  // test above, every later query waited forever, /readyz never answered and app.close() hung.
+  it('afterwards the instance is ready again, answers new messages and shuts down cleanly', async () => {
     expect(restarted, 'the test above did not get as far as the restart').toBe(true);
     const ready = await until(async () => (await readyz(app!.baseUrl, 1_000)) === 200, 5_000);
     console.log(`faults: pool of 3 with 3 transactions in flight at the restart: /readyz ${ready ? 'ready again' : 'never answered 200 within 5 s'}`);
