@@ -2,6 +2,7 @@ import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { deadlineInterceptor } from './rpc/deadline.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
@@ -90,7 +91,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const hub = new EventHub(
       notifications,
       (conversationId, afterSeq, limit) => conversations.eventsAfter(conversationId, afterSeq, limit),
-      { bufferLimit: config.subscriberBufferEvents },
+      { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation },
       logger,
     );
     cleanup.push(async () => hub.close());
@@ -106,7 +107,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       tools,
       clientTools: new ClientToolWaiter(prompts, notifications, { timeoutMs: config.clientToolTimeoutMs }),
       logger,
-      options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs },
+      options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs, databaseRetryMs: config.leaseMs, maxBlocksPerMessage: config.maxBlocksPerMessage },
     });
     const queue = new ConversationQueue(
       prompts,
@@ -134,11 +135,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           isKnownTool: (name) => tools.mayOffer(name),
         },
         maxQueuedPerConversation: config.maxQueuedPerConversation,
+        maxMessageChars: config.maxMessageChars,
         cancelLocal: (messageId) => queue.cancelLocal(messageId),
         hub,
         heartbeatMs: config.heartbeatMs,
       }),
-      interceptors: [errorsInterceptor(logger)],
+      // Errors outermost: a failure before the deadline is mapped as always; one after it, when
+      // the caller already has deadline_exceeded, is only logged.
+      interceptors: [errorsInterceptor(logger), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: () => orm.isConnected(),
     });

@@ -39,6 +39,14 @@ export interface Config {
   maxToolRounds: number;
   /** Queued plus running user messages per conversation. */
   maxQueuedPerConversation: number;
+  /** Characters of a user message's text, and of a client tool's result. */
+  maxMessageChars: number;
+  /** Blocks (text, thinking, tool calls, tool results) one assistant message may hold. */
+  maxBlocksPerMessage: number;
+  /** Open Subscribe streams per conversation on one instance. */
+  maxSubscribersPerConversation: number;
+  /** Longest a unary RPC may run; a caller's shorter deadline wins. Subscribe is exempt. */
+  requestTimeoutMs: number;
   /** SDK retries of 429, 529, 5xx and connection errors before the first token. */
   anthropicMaxRetries: number;
   /** Pace of the offline model; 0 streams as fast as possible. */
@@ -130,6 +138,12 @@ export function loadConfig(env: Env = process.env): Config {
     maxPromptAttempts: integer('PARLEY_MAX_PROMPT_ATTEMPTS', 3, 1, 100),
     maxToolRounds: integer('PARLEY_MAX_TOOL_ROUNDS', 10, 1, 1000),
     maxQueuedPerConversation: integer('PARLEY_MAX_QUEUED_PER_CONVERSATION', 100, 1, 100_000),
+    // Counted in UTF-16 units, at most 3 bytes each in UTF-8: a million still fits the 4 MiB
+    // request limit, more would be refused as too large before this check could name the field.
+    maxMessageChars: integer('PARLEY_MAX_MESSAGE_CHARS', 100_000, 1, 1_000_000),
+    maxBlocksPerMessage: integer('PARLEY_MAX_BLOCKS_PER_MESSAGE', 1_000, 1, 100_000),
+    maxSubscribersPerConversation: integer('PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION', 1_000, 1, 1_000_000),
+    requestTimeoutMs: integer('PARLEY_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
     anthropicMaxRetries: integer('ANTHROPIC_MAX_RETRIES', 3, 0, 20),
     offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),
     deltaFlushMs: integer('PARLEY_DELTA_FLUSH_MS', 50, 1, 600_000),

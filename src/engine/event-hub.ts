@@ -13,6 +13,16 @@ export class SubscriberOverflow extends Error {
   }
 }
 
+/** The conversation already has as many subscriptions on this instance as it may. */
+export class SubscriberLimitReached extends Error {
+  readonly limit: number;
+  constructor(conversationId: string, limit: number) {
+    super(`conversation ${conversationId} already has ${limit} open subscriptions on this instance, the most it may have`);
+    this.name = 'SubscriberLimitReached';
+    this.limit = limit;
+  }
+}
+
 export class ConversationDeleted extends Error {
   constructor() {
     super('the conversation was deleted');
@@ -161,15 +171,24 @@ export class Subscription {
  * the composition root; every instance hears every conversation's notices through one LISTEN
  * connection, so it does not matter which instance runs a prompt.
  */
+export interface EventHubOptions {
+  /** Events a subscriber may fall behind by before its subscription fails. */
+  bufferLimit: number;
+  /** Subscriptions one conversation may hold on this instance. */
+  maxSubscribersPerConversation: number;
+}
+
 export class EventHub {
   readonly #read: ReadEvents;
   readonly #limit: number;
+  readonly #maxPerConversation: number;
   readonly #subscribers = new Map<string, Set<Subscription>>();
   readonly #unsubscribe: Array<() => void>;
 
-  constructor(notifications: Notifications, read: ReadEvents, options: { bufferLimit: number }, logger: Logger) {
+  constructor(notifications: Notifications, read: ReadEvents, options: EventHubOptions, logger: Logger) {
     this.#read = read;
     this.#limit = options.bufferLimit;
+    this.#maxPerConversation = options.maxSubscribersPerConversation;
     this.#unsubscribe = [
       notifications.on(EVENTS_CHANNEL, (payload) => {
         let notice: EventNotice;
@@ -194,7 +213,19 @@ export class EventHub {
     return count;
   }
 
+  /** Subscriptions open on this instance for one conversation. */
+  subscribersOf(conversationId: string): number {
+    return this.#subscribers.get(conversationId)?.size ?? 0;
+  }
+
+  /**
+   * Throws SubscriberLimitReached, having opened nothing, when the conversation is at its limit.
+   * The slot is freed by the subscription's close().
+   */
   subscribe(conversationId: string): Subscription {
+    if (this.subscribersOf(conversationId) >= this.#maxPerConversation) {
+      throw new SubscriberLimitReached(conversationId, this.#maxPerConversation);
+    }
     const set = this.#subscribers.get(conversationId) ?? new Set<Subscription>();
     this.#subscribers.set(conversationId, set);
     const subscription = new Subscription(conversationId, this.#read, this.#limit, () => {

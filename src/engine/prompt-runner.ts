@@ -8,8 +8,10 @@ import type { ToolExecutor } from '../tools/tool-executor.ts';
 import type { ClientToolWaiter } from './client-tool-waiter.ts';
 import { PromptStopped } from './conversation-queue.ts';
 import { buildHistory, validateRequest } from './history/index.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { describeModelFailure, ModelStalled } from './model-errors.ts';
-import { ReplyWriter } from './reply-writer.ts';
+import { ReplyTooLong, ReplyWriter } from './reply-writer.ts';
 
 export interface PromptRunnerOptions {
   /** Model calls that end in tool use, per prompt, before the prompt ends with `max_tool_rounds`. */
@@ -18,6 +20,18 @@ export interface PromptRunnerOptions {
   deltaFlushMs: number;
   /** A model stream that sends nothing (not even a ping) for this long is given up. */
   modelIdleTimeoutMs: number;
+  /** Blocks one reply may hold over all its tool rounds; beyond it the prompt fails. */
+  maxBlocksPerMessage: number;
+  /**
+   * How long a prompt's final write (its outcome, or giving it back to the queue) is retried
+   * while the database is unreachable; past that, lease recovery takes over.
+   */
+  databaseRetryMs: number;
+}
+
+/** What the attempt has written so far that its last write must know of. */
+interface Attempt {
+  replyId: string | null;
 }
 
 export interface PromptRunnerDeps {
@@ -45,34 +59,62 @@ export class PromptRunner {
 
   readonly run = async (claim: Claim, signal: AbortSignal): Promise<void> => {
     const { store, logger } = this.#deps;
-    const conversation = await this.#deps.conversations.get(claim.ownerId, claim.conversationId);
-    if (!conversation) return; // deleted meanwhile: its messages went with it
-    const reply = await store.startReply(claim, conversation.settings.model);
-    if (!reply) return;
-
-    const writer = new ReplyWriter(store, claim, reply, this.#deps.options.deltaFlushMs);
-    const usage = emptyUsage();
-    let outcome: PromptOutcome;
+    const retryMs = this.#deps.options.databaseRetryMs;
+    const attempt: Attempt = { replyId: null };
+    let outcome: PromptOutcome | null;
     try {
-      outcome = await this.#answer(claim, conversation.settings, writer, usage, signal);
+      outcome = await this.#attempt(claim, signal, attempt);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      // What streamed since the last write is gone, and whether that write landed is unknown:
+      // the message goes back to the queue and a new attempt answers it from the start (this
+      // attempt's reply is marked interrupted and left out of history).
+      logger.warn('the database went away during a prompt; it goes back to the queue', { messageId: claim.messageId });
+      await retryWhileDatabaseUnavailable(() => store.release(claim, attempt.replyId), retryMs).catch((failure: unknown) => {
+        if (!isDatabaseUnavailable(failure)) throw failure;
+        logger.warn('the database stayed away; the message is recovered when its lease runs out', { messageId: claim.messageId });
+      });
+      return;
+    }
+    if (outcome === null) return;
+    const ended = outcome;
+    const written = await retryWhileDatabaseUnavailable(() => store.finish(claim, attempt.replyId, ended), retryMs);
+    if (!written) logger.warn('prompt ended after its claim was lost; its result was discarded', { messageId: claim.messageId });
+  };
+
+  /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
+  async #attempt(claim: Claim, signal: AbortSignal, attempt: Attempt): Promise<PromptOutcome | null> {
+    const { store, logger } = this.#deps;
+    const conversation = await this.#deps.conversations.get(claim.ownerId, claim.conversationId);
+    if (!conversation) return null; // deleted meanwhile: its messages went with it
+    const reply = await store.startReply(claim, conversation.settings.model);
+    if (!reply) return null;
+    attempt.replyId = reply.id;
+
+    const { deltaFlushMs, maxBlocksPerMessage } = this.#deps.options;
+    const writer = new ReplyWriter(store, claim, reply, { flushMs: deltaFlushMs, maxBlocks: maxBlocksPerMessage });
+    const usage = emptyUsage();
+    try {
+      const outcome = await this.#answer(claim, conversation.settings, writer, usage, signal);
       await writer.settle();
+      return outcome;
     } catch (error) {
       const stopped = stopReasonOf(signal, error);
-      if (stopped === 'lease_lost') return; // another instance owns the message now
+      if (stopped === 'lease_lost') return null; // another instance owns the message now
+      if (stopped === null && isDatabaseUnavailable(error)) throw error;
       // Keep what streamed before the stop: a partial text block is still worth showing.
       writer.closeOpenBlocks();
       await writer.settle().catch(() => undefined);
       if (stopped === 'shutdown') {
         // Not the message's fault: another instance (or this one, restarted) answers it.
-        await store.release(claim, reply.id);
-        return;
+        await retryWhileDatabaseUnavailable(() => store.release(claim, reply.id), this.#deps.options.databaseRetryMs);
+        return null;
       }
-      outcome = failure(stopped, error, usage);
+      const outcome = failure(stopped, error, usage);
       if (outcome.error?.code === 'internal') logger.error('prompt failed', { messageId: claim.messageId, error });
+      return outcome;
     }
-    const written = await store.finish(claim, reply.id, outcome);
-    if (!written) logger.warn('prompt ended after its claim was lost; its result was discarded', { messageId: claim.messageId });
-  };
+  }
 
   async #answer(
     claim: Claim,
@@ -139,19 +181,23 @@ export class PromptRunner {
     // The SDK's timeout covers the wait for response headers only: a stream that stalls after
     // them would hold the prompt (and its conversation's queue) until the socket gives up.
     const idleMs = this.#deps.options.modelIdleTimeoutMs;
-    const stall = new AbortController();
-    let idle = setTimeout(() => stall.abort(new ModelStalled(idleMs)), idleMs);
-    const stream = this.#deps.anthropic.messages.stream(request, { signal: AbortSignal.any([signal, stall.signal]) });
+    // Aborted by this call itself, with the reason the prompt fails: a stall, or too many blocks.
+    const stop = new AbortController();
+    let idle = setTimeout(() => stop.abort(new ModelStalled(idleMs)), idleMs);
+    const stream = this.#deps.anthropic.messages.stream(request, { signal: AbortSignal.any([signal, stop.signal, writer.failed]) });
     stream.on('streamEvent', (event: RawMessageStreamEvent) => {
       // Pings keep a connection open; they are no sign that the answer moves on.
       if ((event.type as string) !== 'ping') {
         clearTimeout(idle);
-        idle = setTimeout(() => stall.abort(new ModelStalled(idleMs)), idleMs);
+        idle = setTimeout(() => stop.abort(new ModelStalled(idleMs)), idleMs);
       }
       switch (event.type) {
         case 'content_block_start': {
           const content = initialContent(event.content_block);
-          if (content) writer.start(base + event.index, content);
+          if (!content) break;
+          // Stopping the stream at once saves the tokens of an answer that can no longer be kept.
+          if (writer.fits(base + event.index)) writer.start(base + event.index, content);
+          else stop.abort(new ReplyTooLong(this.#deps.options.maxBlocksPerMessage));
           break;
         }
         case 'content_block_delta': {
@@ -181,7 +227,10 @@ export class PromptRunner {
       await writer.settle();
       return final;
     } catch (error) {
-      if (stall.signal.aborted && !signal.aborted) throw stall.signal.reason;
+      if (signal.aborted) throw error;
+      // A failed write stops the stream: what follows could not be stored either.
+      if (writer.failed.aborted) throw writer.failed.reason;
+      if (stop.signal.aborted) throw stop.signal.reason;
       throw error;
     } finally {
       clearTimeout(idle);
@@ -195,6 +244,9 @@ export class PromptRunner {
       block.type === 'tool_use' && !answered(blocks, block.id, position) ? [block] : [],
     );
     if (calls.length === 0) return;
+    // Checked before running anything: a tool's effect must not happen for a result that
+    // could not be stored.
+    if (!writer.fits(writer.size, calls.length)) throw new ReplyTooLong(this.#deps.options.maxBlocksPerMessage);
     const serverCalls = calls.filter((call) => !clientTools.has(call.name));
     const clientCalls = calls.filter((call) => clientTools.has(call.name));
     writer.events(serverCalls.map((call) => ({ type: 'tool_call_started', messageId: writer.reply.id, toolUseId: call.id })));
@@ -231,6 +283,10 @@ export class PromptRunner {
 function failure(stopped: PromptStopped['reason'] | null, error: unknown, usage: Usage): PromptOutcome {
   if (stopped === 'cancelled') {
     return { status: 'cancelled', error: { code: 'cancelled', message: 'The prompt was cancelled.' }, stopReason: null, usage };
+  }
+  if (error instanceof ReplyTooLong) {
+    const message = `Claude's answer reached the limit of ${error.maxBlocks} blocks (text, thinking, tool calls and tool results) one reply may hold, and was stopped there; ask for a shorter answer or fewer tool calls.`;
+    return { status: 'failed', error: { code: 'too_many_blocks', message }, stopReason: null, usage };
   }
   return { status: 'failed', error: describeModelFailure(error), stopReason: null, usage };
 }

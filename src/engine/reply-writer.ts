@@ -11,6 +11,23 @@ interface OpenBlock {
   partialJson: string;
 }
 
+/** A reply would hold more blocks than PARLEY_MAX_BLOCKS_PER_MESSAGE allows. */
+export class ReplyTooLong extends Error {
+  readonly maxBlocks: number;
+  constructor(maxBlocks: number) {
+    super(`the reply would hold more than ${maxBlocks} blocks`);
+    this.name = 'ReplyTooLong';
+    this.maxBlocks = maxBlocks;
+  }
+}
+
+export interface ReplyWriterOptions {
+  /** How long deltas gather before one write carries them. */
+  flushMs: number;
+  /** Blocks the reply may hold, counting every tool round's. */
+  maxBlocks: number;
+}
+
 /**
  * The reply of a running prompt as it is written: holds its blocks (stored and streaming),
  * coalesces deltas into one write per flush interval, and writes in order through one chain.
@@ -21,6 +38,7 @@ export class ReplyWriter {
   readonly #store: PromptStore;
   readonly #claim: Claim;
   readonly #flushMs: number;
+  readonly #maxBlocks: number;
   readonly #blocks: BlockContent[];
   readonly #open = new Map<number, OpenBlock>();
   /** Deltas not yet written, in arrival order, merged per (block, kind). */
@@ -32,14 +50,16 @@ export class ReplyWriter {
   /** Blocks whose block_started has been written: only their deltas may be written. */
   readonly #announced = new Set<number>();
   #lost = false;
+  readonly #failure = new AbortController();
   readonly reply: MessageRecord;
 
-  constructor(store: PromptStore, claim: Claim, reply: MessageRecord, flushMs: number) {
+  constructor(store: PromptStore, claim: Claim, reply: MessageRecord, options: ReplyWriterOptions) {
     this.#store = store;
     this.#claim = claim;
     this.reply = reply;
     this.#blocks = [...reply.blocks];
-    this.#flushMs = flushMs;
+    this.#flushMs = options.flushMs;
+    this.#maxBlocks = options.maxBlocks;
   }
 
   /** The reply with every block written so far, streaming ones as they stand. */
@@ -52,11 +72,23 @@ export class ReplyWriter {
     return this.#blocks.filter((_, i) => !this.#open.has(i));
   }
 
+  /** Aborted, with the error, when a write fails: nothing after it can be written in order. */
+  get failed(): AbortSignal {
+    return this.#failure.signal;
+  }
+
   get size(): number {
     return this.#blocks.length;
   }
 
+  /** Whether `count` more blocks fit from position `at` on. */
+  fits(at: number, count = 1): boolean {
+    return at + count <= this.#maxBlocks;
+  }
+
+  /** Throws ReplyTooLong, having written nothing, when the block does not fit. */
   start(index: number, content: BlockContent): void {
+    if (!this.fits(index)) throw new ReplyTooLong(this.#maxBlocks);
     this.#blocks[index] = content;
     this.#open.set(index, { content, partialJson: '' });
     this.#enqueue(() => {
@@ -96,9 +128,13 @@ export class ReplyWriter {
     return content;
   }
 
-  /** Blocks Parley writes whole (tool results): stored and announced complete. */
+  /**
+   * Blocks Parley writes whole (tool results): stored and announced complete. Throws
+   * ReplyTooLong, having written none of them, when they do not all fit.
+   */
   append(contents: BlockContent[], extra: ConversationEvent[] = []): void {
     const start = this.#blocks.length;
+    if (!this.fits(start, contents.length)) throw new ReplyTooLong(this.#maxBlocks);
     this.#blocks.push(...contents);
     this.#enqueue(() => ({
       blocks: contents.map((content, i) => ({ position: start + i, content })),
@@ -166,7 +202,9 @@ export class ReplyWriter {
       if (!held) this.#lost = true;
     });
     // settle() reports a failed write; until then it must not count as unhandled.
-    this.#chain.catch(() => undefined);
+    this.#chain.catch((error: unknown) => {
+      if (!this.#failure.signal.aborted) this.#failure.abort(error);
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { isUuid } from '../store/ids.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
@@ -26,6 +26,8 @@ export interface ConversationServiceDeps {
   settings: SettingsContext;
   /** Queued plus running user messages a conversation may hold. */
   maxQueuedPerConversation: number;
+  /** Characters of a message's text and of a client tool's result. */
+  maxMessageChars: number;
   /** Stops a prompt at once when it runs on this instance (others hear a notification). */
   cancelLocal: (messageId: string) => void;
   hub: EventHub;
@@ -34,6 +36,14 @@ export interface ConversationServiceDeps {
 
 function notFound(id: string): ConnectError {
   return new ConnectError(`conversation ${id} not found`, Code.NotFound);
+}
+
+/**
+ * A caller that has gone (its deadline passed, or it disconnected) already has its answer: a
+ * write it can no longer hear about is not started.
+ */
+function beforeWrite(context: HandlerContext): void {
+  if (context.signal.aborted) throw ConnectError.from(context.signal.reason);
 }
 
 function transitioned(result: TransitionResult, messageId: string, verb: string) {
@@ -50,6 +60,7 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
     async createConversation(request, context) {
       const title = requireTitle('title', request.title);
       const settings = settingsFromProto('settings', request.settings, deps.settings);
+      beforeWrite(context);
       const record = await conversations.create(ownerOf(context), { title, settings });
       return { conversation: conversationToProto(record) };
     },
@@ -79,6 +90,7 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
         title: request.title === undefined ? undefined : requireTitle('title', request.title),
         settings: request.settings ? settingsFromProto('settings', request.settings, deps.settings) : undefined,
       };
+      beforeWrite(context);
       const record = await conversations.update(ownerOf(context), id, patch);
       if (!record) throw notFound(id);
       return { conversation: conversationToProto(record) };
@@ -86,14 +98,16 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
 
     async deleteConversation(request, context) {
       const id = requireId('conversation_id', request.conversationId);
+      beforeWrite(context);
       if (!(await conversations.delete(ownerOf(context), id))) throw notFound(id);
       return {};
     },
 
     async sendMessage(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);
-      const text = requireMessageText('text', request.text);
+      const text = requireMessageText('text', request.text, deps.maxMessageChars);
       const requestId = requireRequestId('request_id', request.requestId);
+      beforeWrite(context);
       const result = await deps.prompts.enqueue(ownerOf(context), conversationId, {
         text,
         requestId,
@@ -122,6 +136,7 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
     async cancelPrompt(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);
       const messageId = requireId('message_id', request.messageId);
+      beforeWrite(context);
       const message = transitioned(await deps.prompts.cancel(ownerOf(context), conversationId, messageId), messageId, 'cancelled');
       deps.cancelLocal(messageId);
       return { message: messageToProto(message) };
@@ -129,7 +144,8 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
     async submitToolResult(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);
       const toolUseId = requireToolUseId('tool_use_id', request.toolUseId);
-      const content = requireToolResult('content', request.content);
+      const content = requireToolResult('content', request.content, deps.maxMessageChars);
+      beforeWrite(context);
       const result = await deps.prompts.submitClientResult(ownerOf(context), conversationId, toolUseId, {
         content,
         isError: request.isError,
@@ -146,6 +162,7 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
     async retryMessage(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);
       const messageId = requireId('message_id', request.messageId);
+      beforeWrite(context);
       const message = transitioned(await deps.prompts.requeue(ownerOf(context), conversationId, messageId), messageId, 'retried');
       return { message: messageToProto(message) };
     },

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { Logger } from '../logger.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 
 /**
  * Errors that are not ConnectErrors are bugs or infrastructure failures: log them whole, and
@@ -24,14 +25,4 @@ export function errorsInterceptor(logger: Logger): Interceptor {
       throw new ConnectError('internal error', Code.Internal);
     }
   };
-}
-
-/** Connection failures and shutdowns of the database, as the driver and the ORM report them. */
-function isDatabaseUnavailable(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
-  if (name === 'ConnectionException') return true;
-  // Class 08 (connection exception), 57P01-03 (admin/crash shutdown, cannot connect now).
-  if (typeof code === 'string' && (/^08/.test(code) || /^57P0[1-3]$/.test(code) || code === 'ECONNREFUSED' || code === 'ECONNRESET')) return true;
-  return typeof message === 'string' && /Connection terminated|ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect/.test(message);
 }

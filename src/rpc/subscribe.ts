@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import type { SubscribeRequest, SubscribeResponse } from '../../gen/parley/v1/conversation_service_pb.ts';
-import { ConversationDeleted, SubscriberOverflow, type EventHub } from '../engine/event-hub.ts';
+import { ConversationDeleted, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from '../engine/event-hub.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
 import { eventResponse, heartbeatResponse, snapshotResponse } from './event-convert.ts';
 import { ownerOf } from './owner.ts';
@@ -20,7 +20,7 @@ export interface SubscribeDeps {
 export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest, context: HandlerContext): AsyncGenerator<SubscribeResponse> {
   const conversationId = requireId('conversation_id', request.conversationId);
   const owner = ownerOf(context);
-  const subscription = deps.hub.subscribe(conversationId);
+  const subscription = openSubscription(deps.hub, conversationId);
   try {
     let seq: number;
     const afterSeq = request.afterSeq === undefined ? null : Number(request.afterSeq);
@@ -36,7 +36,12 @@ export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest,
     subscription.startAfter(seq);
     for (;;) {
       const events = await subscription.next(deps.heartbeatMs, context.signal);
-      if (context.signal.aborted) return;
+      if (context.signal.aborted) {
+        // The caller's own deadline (grpc-timeout, connect-timeout-ms) ends the stream with
+        // deadline_exceeded; a caller that went away needs no answer.
+        if (context.signal.reason instanceof ConnectError) throw context.signal.reason;
+        return;
+      }
       if (events === null) {
         yield heartbeatResponse(seq);
         continue;
@@ -54,5 +59,16 @@ export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest,
     throw error;
   } finally {
     subscription.close();
+  }
+}
+
+function openSubscription(hub: EventHub, conversationId: string): Subscription {
+  try {
+    return hub.subscribe(conversationId);
+  } catch (error) {
+    if (error instanceof SubscriberLimitReached) {
+      throw new ConnectError(`${error.message}; close one, or retry later`, Code.ResourceExhausted);
+    }
+    throw error;
   }
 }

@@ -14,7 +14,6 @@ export const LIMITS = {
   toolNameLength: 64,
   toolDescriptionLength: 4096,
   toolsPerConversation: 64,
-  messageLength: 100_000,
   requestIdLength: 128,
   pageSizeDefault: 20,
   pageSizeMax: 100,
@@ -59,10 +58,11 @@ export function requireTitle(field: string, value: string): string {
   return title;
 }
 
-export function requireMessageText(field: string, value: string): string {
+/** `maxChars` is the operator's PARLEY_MAX_MESSAGE_CHARS, counted in UTF-16 units. */
+export function requireMessageText(field: string, value: string, maxChars: number): string {
   checkText(field, value);
   if (value.trim() === '') throw invalid(field, 'must not be empty');
-  if (value.length > LIMITS.messageLength) throw invalid(field, `must be at most ${LIMITS.messageLength} characters`);
+  if (value.length > maxChars) throw invalid(field, `must be at most ${maxChars} characters`);
   return value;
 }
 
@@ -81,9 +81,10 @@ export function requireToolUseId(field: string, value: string): string {
   return value;
 }
 
-export function requireToolResult(field: string, value: string): string {
+/** A tool result goes into the history like a user message, so it has the same bound. */
+export function requireToolResult(field: string, value: string, maxChars: number): string {
   checkText(field, value);
-  if (value.length > LIMITS.messageLength) throw invalid(field, `must be at most ${LIMITS.messageLength} characters`);
+  if (value.length > maxChars) throw invalid(field, `must be at most ${maxChars} characters`);
   return value;
 }
 

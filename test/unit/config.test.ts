@@ -45,6 +45,54 @@ describe('loadConfig', () => {
     for (const text of expected) expect(problems.some((p) => p.includes(text)), text).toBe(true);
   });
 
+  it('has defaults for the request and resource limits', () => {
+    expect(loadConfig({})).toMatchObject({
+      maxMessageChars: 100_000,
+      maxQueuedPerConversation: 100,
+      maxBlocksPerMessage: 1_000,
+      maxSubscribersPerConversation: 1_000,
+      requestTimeoutMs: 30_000,
+    });
+  });
+
+  it('reads the request and resource limits', () => {
+    const config = loadConfig({
+      PARLEY_MAX_MESSAGE_CHARS: '5000',
+      PARLEY_MAX_QUEUED_PER_CONVERSATION: '7',
+      PARLEY_MAX_BLOCKS_PER_MESSAGE: '12',
+      PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION: '3',
+      PARLEY_REQUEST_TIMEOUT_MS: '250',
+    });
+    expect(config).toMatchObject({
+      maxMessageChars: 5000,
+      maxQueuedPerConversation: 7,
+      maxBlocksPerMessage: 12,
+      maxSubscribersPerConversation: 3,
+      requestTimeoutMs: 250,
+    });
+  });
+
+  it('refuses limits out of range, naming each variable, its range and its default', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        PARLEY_MAX_MESSAGE_CHARS: '0',
+        PARLEY_MAX_BLOCKS_PER_MESSAGE: '100001',
+        PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION: 'many',
+        PARLEY_REQUEST_TIMEOUT_MS: '99',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'PARLEY_MAX_MESSAGE_CHARS="0" must be a whole number from 1 to 1000000; unset it to use 100000.',
+      'PARLEY_MAX_BLOCKS_PER_MESSAGE="100001" must be a whole number from 1 to 100000; unset it to use 1000.',
+      'PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION="many" must be a whole number from 1 to 1000000; unset it to use 1000.',
+      'PARLEY_REQUEST_TIMEOUT_MS="99" must be a whole number from 100 to 3600000; unset it to use 30000.',
+    ]);
+  });
+
   it('refuses a base URL without a key rather than silently using the offline model', () => {
     expect(() => loadConfig({ ANTHROPIC_BASE_URL: 'https://proxy.example.com' })).toThrow(/ANTHROPIC_API_KEY/);
   });
