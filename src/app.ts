@@ -161,7 +161,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
       async close() {
         await queue.stop(config.shutdownGraceMs);
-        await listener?.close();
+        // Subscribers watched the last prompts finish; now their streams end with a status.
+        hub.shutDown();
+        await listener?.close(STREAM_DRAIN_MS);
         await runAll(cleanup.reverse());
       },
     };
@@ -170,6 +172,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error;
   }
 }
+
+/** How long open responses get to finish once the port closes, before their connections are cut. */
+const STREAM_DRAIN_MS = 2_000;
 
 async function runAll(steps: Array<() => Promise<void>>): Promise<void> {
   for (const step of steps) await step();

@@ -23,6 +23,14 @@ export class SubscriberLimitReached extends Error {
   }
 }
 
+/** The instance is shutting down: its subscribers continue on another one. */
+export class HubShutDown extends Error {
+  constructor() {
+    super('the server is shutting down');
+    this.name = 'HubShutDown';
+  }
+}
+
 export class ConversationDeleted extends Error {
   constructor() {
     super('the conversation was deleted');
@@ -48,6 +56,8 @@ export class Subscription {
   #reading = false;
   #readAgain = false;
   #failure: Error | null = null;
+  /** Ends the subscription once the events already queued have been taken. */
+  #ending: Error | null = null;
   #wake: (() => void) | null = null;
   #closed = false;
 
@@ -67,6 +77,7 @@ export class Subscription {
   /** The next events, or null on timeout (for heartbeats) or when `signal` aborts. */
   async next(timeoutMs: number, signal: AbortSignal): Promise<SequencedEvent[] | null> {
     if (this.#failure) throw this.#failure;
+    if (this.#endsNow()) throw this.#ending!;
     if (this.#queue.length === 0 && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, timeoutMs);
@@ -81,6 +92,7 @@ export class Subscription {
       this.#wake = null;
     }
     if (this.#failure) throw this.#failure;
+    if (this.#endsNow()) throw this.#ending!;
     if (this.#queue.length === 0) return null;
     const events = this.#queue;
     this.#queue = [];
@@ -93,6 +105,19 @@ export class Subscription {
     this.#queue = [];
     this.#onClose();
     this.#wake?.();
+  }
+
+  /** @internal from the hub: deliver what is queued, then end with `error`. */
+  end(error: Error): void {
+    this.#ending ??= error;
+    // Events stored just before (the last prompts' final writes) may not have been notified yet.
+    // The read wakes the subscriber when it is done.
+    if (this.#lastSeq !== null && !this.#closed) this.#catchUp();
+    else this.#wake?.();
+  }
+
+  #endsNow(): boolean {
+    return this.#ending !== null && this.#queue.length === 0 && !this.#reading;
   }
 
   /** @internal from the hub */
@@ -138,6 +163,7 @@ export class Subscription {
         this.#fail(error instanceof Error ? error : new Error(String(error)));
       } finally {
         this.#reading = false;
+        if (this.#ending) this.#wake?.();
       }
     })();
   }
@@ -184,6 +210,7 @@ export class EventHub {
   readonly #maxPerConversation: number;
   readonly #subscribers = new Map<string, Set<Subscription>>();
   readonly #unsubscribe: Array<() => void>;
+  #shutDown = false;
 
   constructor(notifications: Notifications, read: ReadEvents, options: EventHubOptions, logger: Logger) {
     this.#read = read;
@@ -223,6 +250,7 @@ export class EventHub {
    * The slot is freed by the subscription's close().
    */
   subscribe(conversationId: string): Subscription {
+    if (this.#shutDown) throw new HubShutDown();
     if (this.subscribersOf(conversationId) >= this.#maxPerConversation) {
       throw new SubscriberLimitReached(conversationId, this.#maxPerConversation);
     }
@@ -234,6 +262,15 @@ export class EventHub {
     });
     set.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Ends every subscription with HubShutDown once its queued events are delivered, and refuses
+   * new ones: streams end with a status instead of a cut connection.
+   */
+  shutDown(): void {
+    this.#shutDown = true;
+    for (const set of this.#subscribers.values()) for (const subscription of set) subscription.end(new HubShutDown());
   }
 
   close(): void {

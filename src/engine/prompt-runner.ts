@@ -177,7 +177,9 @@ export class PromptRunner {
     clientTools: ReadonlySet<string>,
     signal: AbortSignal,
   ): Promise<ApiMessage> {
-    const base = writer.size;
+    // Stream index → position in the reply. Blocks Parley does not keep (server tool blocks) are
+    // skipped, so positions stay dense even when the stream's indexes are not.
+    const positions = new Map<number, number>();
     // The SDK's timeout covers the wait for response headers only: a stream that stalls after
     // them would hold the prompt (and its conversation's queue) until the socket gives up.
     const idleMs = this.#deps.options.modelIdleTimeoutMs;
@@ -196,20 +198,26 @@ export class PromptRunner {
           const content = initialContent(event.content_block);
           if (!content) break;
           // Stopping the stream at once saves the tokens of an answer that can no longer be kept.
-          if (writer.fits(base + event.index)) writer.start(base + event.index, content);
-          else stop.abort(new ReplyTooLong(this.#deps.options.maxBlocksPerMessage));
+          if (writer.fits(writer.size)) {
+            positions.set(event.index, writer.size);
+            writer.start(writer.size, content);
+          } else stop.abort(new ReplyTooLong(this.#deps.options.maxBlocksPerMessage));
           break;
         }
         case 'content_block_delta': {
           const delta = event.delta;
-          if (delta.type === 'text_delta') writer.delta(base + event.index, 'text', delta.text);
-          else if (delta.type === 'thinking_delta') writer.delta(base + event.index, 'thinking', delta.thinking);
-          else if (delta.type === 'signature_delta') writer.delta(base + event.index, 'signature', delta.signature);
-          else if (delta.type === 'input_json_delta') writer.delta(base + event.index, 'partial_json', delta.partial_json);
+          const position = positions.get(event.index);
+          if (position === undefined) break;
+          if (delta.type === 'text_delta') writer.delta(position, 'text', delta.text);
+          else if (delta.type === 'thinking_delta') writer.delta(position, 'thinking', delta.thinking);
+          else if (delta.type === 'signature_delta') writer.delta(position, 'signature', delta.signature);
+          else if (delta.type === 'input_json_delta') writer.delta(position, 'partial_json', delta.partial_json);
           break;
         }
         case 'content_block_stop': {
-          const block = writer.stop(base + event.index);
+          const position = positions.get(event.index);
+          if (position === undefined) break;
+          const block = writer.stop(position);
           if (block?.type === 'tool_use') {
             const kind = clientTools.has(block.name) ? 'client' : (this.#deps.tools.kindOf(block.name) ?? 'server');
             writer.events([

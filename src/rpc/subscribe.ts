@@ -1,6 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import type { SubscribeRequest, SubscribeResponse } from '../../gen/parley/v1/conversation_service_pb.ts';
-import { ConversationDeleted, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from '../engine/event-hub.ts';
+import { ConversationDeleted, HubShutDown, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from '../engine/event-hub.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
 import { eventResponse, heartbeatResponse, snapshotResponse } from './event-convert.ts';
 import { ownerOf } from './owner.ts';
@@ -56,6 +56,7 @@ export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest,
       throw new ConnectError(`${error.message}; resubscribe with after_seq to continue`, Code.ResourceExhausted);
     }
     if (error instanceof ConversationDeleted) throw new ConnectError(`conversation ${conversationId} was deleted`, Code.NotFound);
+    if (error instanceof HubShutDown) throw shuttingDown();
     throw error;
   } finally {
     subscription.close();
@@ -69,6 +70,12 @@ function openSubscription(hub: EventHub, conversationId: string): Subscription {
     if (error instanceof SubscriberLimitReached) {
       throw new ConnectError(`${error.message}; close one, or retry later`, Code.ResourceExhausted);
     }
+    if (error instanceof HubShutDown) throw shuttingDown();
     throw error;
   }
+}
+
+/** Unavailable: the code clients and proxies already retry. No `;` or `:`, which grpc-js would show percent-encoded. */
+function shuttingDown(): ConnectError {
+  return new ConnectError('the server is shutting down. Subscribe again with after_seq to continue', Code.Unavailable);
 }

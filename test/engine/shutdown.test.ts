@@ -1,7 +1,8 @@
+import { Code } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicEmulator, stallAfter, textTurn } from '../../src/model/emulator/index.ts';
 import { startTestApp } from '../support/app.ts';
-import { createRpcClient } from '../support/clients.ts';
+import { CLIENT_KINDS, createRpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';
 
 let emulator: AnthropicEmulator;
@@ -43,6 +44,45 @@ describe('shutting down', () => {
     } finally {
       again.close();
       await second.close();
+    }
+  });
+
+  it('ends open Subscribe streams with unavailable, after the events of the prompt it gave back, on every protocol', async () => {
+    const env = { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: url, PARLEY_SHUTDOWN_GRACE_MS: '100' };
+    const server = await startTestApp(env);
+    emulator.enqueue(stallAfter(3, textTurn('cut off by the shutdown')));
+    const sender = createRpcClient('connect-node/connect', server.baseUrl);
+    const clients = CLIENT_KINDS.map((kind) => createRpcClient(kind, server.baseUrl));
+    try {
+      const api = conversationApi(sender);
+      const id = await api.create();
+      const streams = clients.map((client) => client.stream('Subscribe', { conversationId: id }, { timeoutMs: 30_000 }));
+      for (let waited = 0; server.app.hub.subscriberCount < clients.length && waited < 10_000; waited += 20) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(server.app.hub.subscriberCount).toBe(clients.length);
+      const sent = await api.send(id, 'please answer');
+      await emulator.waitForRequests(1);
+      const closing = Date.now();
+      await server.app.close();
+      const closedMs = Date.now() - closing;
+      const results = await Promise.all(streams);
+      for (const [i, result] of results.entries()) {
+        expect({ client: CLIENT_KINDS[i], code: result.error?.code, message: result.error?.message }).toEqual({
+          client: CLIENT_KINDS[i],
+          code: Code.Unavailable,
+          message: 'the server is shutting down. Subscribe again with after_seq to continue',
+        });
+        // The last event before the end: the user message queued again for another instance.
+        const statuses = result.responses.flatMap((r) => {
+          const changed = (r as { messageStatusChanged?: { message: { id: string; status: string } } }).messageStatusChanged;
+          return changed ? [`${changed.message.id === sent.id ? 'user' : 'reply'} ${changed.message.status}`] : [];
+        });
+        expect(statuses.at(-1), CLIENT_KINDS[i]).toBe('user MESSAGE_STATUS_QUEUED');
+      }
+      console.log(`shutdown: ${clients.length} Subscribe streams ended with unavailable; app.close() took ${closedMs} ms (grace 100 ms)`);
+    } finally {
+      for (const client of [sender, ...clients]) client.close();
     }
   });
 });
