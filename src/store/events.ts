@@ -31,7 +31,7 @@ export interface SequencedEvent {
 
 /**
  * What a notification carries. Events ride along when they fit PostgreSQL's 8000-byte NOTIFY
- * limit; otherwise a listener reads them from the event table by seq.
+ * payload limit; otherwise a listener reads them from the event table by seq.
  */
 export interface EventNotice {
   conversationId: string;
@@ -42,6 +42,7 @@ export interface EventNotice {
   deleted?: boolean;
 }
 
+/** Bytes of UTF-8, with room to spare under PostgreSQL's 8000. */
 const NOTIFY_LIMIT = 7_500;
 
 type Sql = <T>(sql: string, params: unknown[], ctx: Transaction) => Promise<T[]>;
@@ -76,7 +77,8 @@ export async function appendEvents(
   );
   const inline: EventNotice = { conversationId, from, to, events };
   const text = JSON.stringify(inline);
-  const notice = text.length <= NOTIFY_LIMIT ? text : JSON.stringify({ conversationId, from, to } satisfies EventNotice);
+  // The limit is in bytes: text that is not ASCII takes up to 3 bytes per UTF-16 unit.
+  const notice = Buffer.byteLength(text) <= NOTIFY_LIMIT ? text : JSON.stringify({ conversationId, from, to } satisfies EventNotice);
   await sql('select pg_notify(?, ?)', [EVENTS_CHANNEL, notice], ctx);
   return events.map((event, i) => ({ conversationId, seq: from + i, event }));
 }
