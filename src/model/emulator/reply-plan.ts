@@ -1,5 +1,5 @@
 import { splitIntoTokens } from './tokens.ts';
-import type { ReplyBlock, ReplyTurn, StopReason } from './types.ts';
+import type { ReplyBlock, ReplyTurn, ServerToolName, StopReason, WebSearchToolResultContent, WebSearchToolResultError } from './types.ts';
 
 /**
  * Turns a scripted reply into the exact sequence of stream events the API would send, plus the
@@ -32,7 +32,22 @@ export type ResponseBlock =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'thinking'; readonly thinking: string; readonly signature: string }
   | { readonly type: 'redacted_thinking'; readonly data: string }
-  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown };
+  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown }
+  | { readonly type: 'server_tool_use'; readonly id: string; readonly name: ServerToolName; readonly input: unknown }
+  | {
+      readonly type: 'web_search_tool_result';
+      readonly tool_use_id: string;
+      readonly content: readonly ResponseWebSearchResult[] | WebSearchToolResultError;
+    };
+
+/** A search result as the API sends it: `page_age` is always there, `null` when unknown. */
+export interface ResponseWebSearchResult {
+  readonly type: 'web_search_result';
+  readonly url: string;
+  readonly title: string;
+  readonly encrypted_content: string;
+  readonly page_age: string | null;
+}
 
 export interface ResponseMessage {
   readonly id: string;
@@ -50,6 +65,13 @@ interface Usage {
   readonly cache_creation_input_tokens: number;
   readonly cache_read_input_tokens: number;
   readonly output_tokens: number;
+  /** Only when the reply used a server tool, as the API reports it. */
+  readonly server_tool_use?: ServerToolUsage;
+}
+
+interface ServerToolUsage {
+  readonly web_search_requests: number;
+  readonly web_fetch_requests: number;
 }
 
 /** A Message's usage carries a few more fields than the running totals in `message_delta`. */
@@ -81,15 +103,16 @@ function firstStopSequence(text: string, sequences: readonly string[]): StopSequ
   return hit;
 }
 
-const usage = (inputTokens: number, outputTokens: number): Usage => ({
+const usage = (inputTokens: number, outputTokens: number, serverTools?: ServerToolUsage): Usage => ({
   input_tokens: inputTokens,
   cache_creation_input_tokens: 0,
   cache_read_input_tokens: 0,
   output_tokens: outputTokens,
+  ...(serverTools ? { server_tool_use: serverTools } : {}),
 });
 
-const messageUsage = (inputTokens: number, outputTokens: number): MessageUsage => ({
-  ...usage(inputTokens, outputTokens),
+const messageUsage = (inputTokens: number, outputTokens: number, serverTools?: ServerToolUsage): MessageUsage => ({
+  ...usage(inputTokens, outputTokens, serverTools),
   cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
   service_tier: 'standard',
 });
@@ -105,6 +128,7 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   let used = 0;
   let stop: { reason: StopReason; sequence: string | null } | undefined;
   let sentToolUse = false;
+  let webSearches = 0;
   let pingSent = false;
 
   emit({
@@ -146,6 +170,19 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
     }
   };
 
+  /** Streams a tool input and stops its block; returns the input the message holds. */
+  const streamInput = (index: number, input: unknown): unknown => {
+    const json = JSON.stringify(input ?? {});
+    // The API opens every tool input with an empty partial_json delta.
+    emit({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } });
+    const sent = streamChunks(index, splitIntoTokens(json), (chunk) => ({
+      type: 'input_json_delta',
+      partial_json: chunk,
+    }));
+    emit({ type: 'content_block_stop', index });
+    return sent === json ? (input ?? {}) : {};
+  };
+
   for (const block of turn.blocks) {
     if (stop !== undefined) break;
     if (used >= context.maxTokens && producesTokens(block)) {
@@ -185,17 +222,29 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       }
       case 'tool_use': {
         const id = block.id ?? context.newToolUseId();
-        const json = JSON.stringify(block.input ?? {});
         startBlock(index, { type: 'tool_use', id, name: block.name, input: {} });
-        // The API opens every tool input with an empty partial_json delta.
-        emit({ type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: '' } });
-        const sent = streamChunks(index, splitIntoTokens(json), (chunk) => ({
-          type: 'input_json_delta',
-          partial_json: chunk,
-        }));
-        emit({ type: 'content_block_stop', index });
-        content.push({ type: 'tool_use', id, name: block.name, input: sent === json ? (block.input ?? {}) : {} });
+        content.push({ type: 'tool_use', id, name: block.name, input: streamInput(index, block.input) });
         sentToolUse = true;
+        break;
+      }
+      case 'server_tool_use': {
+        // Streams like a tool_use but leaves the stop reason alone: the API runs the tool itself
+        // and the reply goes on.
+        startBlock(index, { type: 'server_tool_use', id: block.id, name: block.name, input: {} });
+        content.push({ type: 'server_tool_use', id: block.id, name: block.name, input: streamInput(index, block.input) });
+        break;
+      }
+      case 'web_search_tool_result': {
+        const result = {
+          type: 'web_search_tool_result' as const,
+          tool_use_id: block.tool_use_id,
+          content: responseSearchContent(block.content),
+        };
+        startBlock(index, result);
+        emit({ type: 'content_block_stop', index });
+        content.push(result);
+        // A failed search is not billed, so the API does not count it.
+        if (Array.isArray(result.content)) webSearches += 1;
         break;
       }
     }
@@ -203,10 +252,11 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   if (!pingSent) emit({ type: 'ping' });
 
   const final = stop ?? { reason: turn.stopReason ?? (sentToolUse ? 'tool_use' : 'end_turn'), sequence: null };
+  const serverTools = webSearches > 0 ? { web_search_requests: webSearches, web_fetch_requests: 0 } : undefined;
   emit({
     type: 'message_delta',
     delta: { stop_reason: final.reason, stop_sequence: final.sequence },
-    usage: usage(context.inputTokens, used),
+    usage: usage(context.inputTokens, used, serverTools),
   });
   emit({ type: 'message_stop' });
 
@@ -221,9 +271,27 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       content,
       stop_reason: final.reason,
       stop_sequence: final.sequence,
-      usage: messageUsage(context.inputTokens, used),
+      usage: messageUsage(context.inputTokens, used, serverTools),
     },
   };
+}
+
+function responseSearchContent(
+  content: WebSearchToolResultContent,
+): readonly ResponseWebSearchResult[] | WebSearchToolResultError {
+  if (!isResultList(content)) return { type: content.type, error_code: content.error_code };
+  return content.map((result) => ({
+    type: result.type,
+    url: result.url,
+    title: result.title,
+    encrypted_content: result.encrypted_content,
+    page_age: result.page_age ?? null,
+  }));
+}
+
+// Array.isArray does not narrow a readonly array out of a union.
+function isResultList(content: WebSearchToolResultContent): content is Extract<WebSearchToolResultContent, readonly unknown[]> {
+  return Array.isArray(content);
 }
 
 function producesTokens(block: ReplyBlock): boolean {
@@ -235,6 +303,9 @@ function producesTokens(block: ReplyBlock): boolean {
     case 'redacted_thinking':
       return false;
     case 'tool_use':
+    case 'server_tool_use':
       return true;
+    case 'web_search_tool_result':
+      return false;
   }
 }

@@ -34,6 +34,7 @@ function blockChars(block: WireBlock): number {
     case 'redacted_thinking':
       return typeof block.data === 'string' ? block.data.length : 0;
     case 'tool_use':
+    case 'server_tool_use':
       return (typeof block.name === 'string' ? block.name.length : 0) + JSON.stringify(block.input ?? {}).length;
     case 'tool_result':
       return contentChars(block.content);

@@ -23,7 +23,50 @@ export type ReplyBlock =
   /** Without a signature the emulator signs the block itself, and later checks it comes back unchanged. */
   | { readonly type: 'thinking'; readonly thinking: string; readonly signature?: string }
   | { readonly type: 'redacted_thinking'; readonly data: string }
-  | { readonly type: 'tool_use'; readonly name: string; readonly input: unknown; readonly id?: string };
+  | { readonly type: 'tool_use'; readonly name: string; readonly input: unknown; readonly id?: string }
+  /**
+   * A tool the API runs itself (web search, say): the input streams like a tool_use's, but the
+   * reply does not stop for it. The id is required so a result block can refer to it; the API's
+   * ids look like `srvtoolu_01…`.
+   */
+  | { readonly type: 'server_tool_use'; readonly id: string; readonly name: ServerToolName; readonly input: unknown }
+  /** Arrives whole in `content_block_start`, with no deltas, as the API sends it. */
+  | { readonly type: 'web_search_tool_result'; readonly tool_use_id: string; readonly content: WebSearchToolResultContent };
+
+/** The server tools the Messages API names in `server_tool_use` blocks. */
+export type ServerToolName =
+  | 'web_search'
+  | 'web_fetch'
+  | 'code_execution'
+  | 'bash_code_execution'
+  | 'text_editor_code_execution'
+  | 'tool_search_tool_regex'
+  | 'tool_search_tool_bm25';
+
+export interface WebSearchResult {
+  readonly type: 'web_search_result';
+  readonly url: string;
+  readonly title: string;
+  readonly encrypted_content: string;
+  /** Sent as `null` when absent, as the API does. */
+  readonly page_age?: string | null;
+}
+
+export type WebSearchToolResultErrorCode =
+  | 'invalid_tool_input'
+  | 'unavailable'
+  | 'max_uses_exceeded'
+  | 'too_many_requests'
+  | 'query_too_long'
+  | 'request_too_large';
+
+export interface WebSearchToolResultError {
+  readonly type: 'web_search_tool_result_error';
+  readonly error_code: WebSearchToolResultErrorCode;
+}
+
+/** The results, or an error object when the search failed (and was not billed). */
+export type WebSearchToolResultContent = readonly WebSearchResult[] | WebSearchToolResultError;
 
 /**
  * Cuts a reply short once `afterTokens` output tokens were sent (or before `message_delta` when

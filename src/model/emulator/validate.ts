@@ -179,6 +179,15 @@ function parseBlock(value: unknown, at: string): WireBlock {
       if (typeof block.name !== 'string') throw invalidRequest(`${at}.name: Field required`);
       if (!isRecord(block.input)) throw invalidRequest(`${at}.input: Input should be a valid dictionary`);
       break;
+    case 'server_tool_use':
+      if (typeof block.id !== 'string') throw invalidRequest(`${at}.id: Field required`);
+      if (typeof block.name !== 'string') throw invalidRequest(`${at}.name: Field required`);
+      if (!isRecord(block.input)) throw invalidRequest(`${at}.input: Input should be a valid dictionary`);
+      break;
+    case 'web_search_tool_result':
+      if (typeof block.tool_use_id !== 'string') throw invalidRequest(`${at}.tool_use_id: Field required`);
+      checkWebSearchContent(block.content, `${at}.content`);
+      break;
     case 'tool_result':
       if (typeof block.tool_use_id !== 'string') throw invalidRequest(`${at}.tool_use_id: Field required`);
       if (Array.isArray(block.content)) {
@@ -191,6 +200,24 @@ function parseBlock(value: unknown, at: string): WireBlock {
       break;
   }
   return block;
+}
+
+/** The results as the API sent them, or its error object; both go back unchanged. */
+function checkWebSearchContent(content: unknown, at: string): void {
+  if (isRecord(content)) {
+    if (content.type !== 'web_search_tool_result_error') throw invalidRequest(`${at}.type: Input should be 'web_search_tool_result_error'`);
+    if (typeof content.error_code !== 'string') throw invalidRequest(`${at}.error_code: Field required`);
+    return;
+  }
+  if (!Array.isArray(content)) throw invalidRequest(`${at}: Input should be a valid list`);
+  content.forEach((result: unknown, k) => {
+    const where = `${at}.${k}`;
+    if (!isRecord(result)) throw invalidRequest(`${where}: Input should be a valid dictionary`);
+    if (result.type !== 'web_search_result') throw invalidRequest(`${where}.type: Input should be 'web_search_result'`);
+    for (const field of ['url', 'title', 'encrypted_content'] as const) {
+      if (typeof result[field] !== 'string') throw invalidRequest(`${where}.${field}: Field required`);
+    }
+  });
 }
 
 function parseSystem(value: unknown): string | WireBlock[] | undefined {
