@@ -43,7 +43,7 @@ export interface EventNotice {
 }
 
 /** Bytes of UTF-8, with room to spare under PostgreSQL's 8000. */
-const NOTIFY_LIMIT = 7_500;
+export const NOTIFY_LIMIT = 7_500;
 
 type Sql = <T>(sql: string, params: unknown[], ctx: Transaction) => Promise<T[]>;
 

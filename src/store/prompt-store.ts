@@ -1,7 +1,7 @@
 import type { Transaction } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { CANCEL_CHANNEL, QUEUE_CHANNEL, TOOL_RESULT_CHANNEL } from './channels.ts';
-import { appendEvents, type ConversationEvent } from './events.ts';
+import { CANCEL_CHANNEL, EVENTS_CHANNEL, QUEUE_CHANNEL, TOOL_RESULT_CHANNEL } from './channels.ts';
+import { appendEvents, NOTIFY_LIMIT, type ConversationEvent } from './events.ts';
 import { uuidv7 } from './ids.ts';
 import type { Orm } from './orm.ts';
 import type { BlockContent, MessageError, MessageRecord, MessageStatus, Usage } from './records.ts';
@@ -89,6 +89,18 @@ export class PromptStore {
 
   readonly #sql = async <T>(sql: string, params: unknown[] = [], ctx?: Transaction): Promise<T[]> => {
     return this.#orm.em.getConnection().execute<T[]>(sql, params, 'all', ctx);
+  };
+
+  /**
+   * A statement with bound parameters, straight on the pool: MikroORM's execute() inlines
+   * parameters into the SQL text, which for the hot write path means quoting whole blocks in
+   * JavaScript on every flush. Reported to onQuery like every other statement.
+   */
+  readonly #bound = async <T>(text: string, values: unknown[]): Promise<T[]> => {
+    const connection = this.#orm.em.getConnection();
+    this.#orm.config.get('onQuery')?.(text, values);
+    const pool = await connection.getNativeClient();
+    return (await pool.query(text, values)).rows as T[];
   };
 
   #events(ctx: Transaction, conversationId: string, events: ConversationEvent[]) {
@@ -375,21 +387,41 @@ export class PromptStore {
     blocks: Array<{ position: number; content: BlockContent }>,
     events: ConversationEvent[],
   ): Promise<boolean> {
-    const written = await this.#fenced(claim, async (ctx) => {
-      if (blocks.length > 0) {
-        await this.#sql(
-          `insert into block (message_id, position, content)
-           select ?, b.position, b.content
-           from json_to_recordset(?::json) as b(position int, content json)
-           on conflict (message_id, position) do update set content = excluded.content`,
-          [replyId, JSON.stringify(blocks)],
-          ctx,
-        );
-      }
-      await this.#events(ctx, claim.conversationId, events);
-      return true;
-    });
-    return written === true;
+    // One statement, so one round trip, atomic on its own: this runs every flush interval of
+    // every streaming prompt. The same steps as #fenced + appendEvents, as data-modifying CTEs
+    // gated on the claim; the notification goes out when the statement commits.
+    const [row] = await this.#bound<{ held: boolean }>(
+      `with held as (
+         select id from message where id = $1 and attempt = $2 and status = 'processing' for share
+       ),
+       written_blocks as (
+         insert into block (message_id, position, content)
+         select $3, b.position, b.content
+         from json_to_recordset($4::json) as b(position int, content json)
+         where exists (select 1 from held)
+         on conflict (message_id, position) do update set content = excluded.content
+       ),
+       seq as (
+         update conversation set last_seq = last_seq + $5::int
+         where id = $6::uuid and $5::int > 0 and exists (select 1 from held)
+         returning last_seq - $5::int + 1 as first, last_seq as last
+       ),
+       written_events as (
+         insert into event (conversation_id, seq, payload, created_at)
+         select $6::uuid, seq.first + e.ordinality - 1, e.value, now()
+         from seq, json_array_elements($7::json) with ordinality as e(value, ordinality)
+       ),
+       notified as (
+         select pg_notify($8, case when octet_length(notice.inline) <= $9::int then notice.inline else notice.bare end)
+         from seq, lateral (
+           select json_build_object('conversationId', $6::uuid, 'from', seq.first, 'to', seq.last, 'events', $7::json)::text as inline,
+                  json_build_object('conversationId', $6::uuid, 'from', seq.first, 'to', seq.last)::text as bare
+         ) as notice
+       )
+       select exists (select 1 from held) as held, (select count(*) from notified) as notified`,
+      [claim.messageId, claim.attempt, replyId, JSON.stringify(blocks), events.length, claim.conversationId, JSON.stringify(events), EVENTS_CHANNEL, NOTIFY_LIMIT],
+    );
+    return row?.held === true;
   }
 
   /**
