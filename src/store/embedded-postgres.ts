@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -39,7 +39,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   // able to reach and write these directories.
   await chmod(path.dirname(dataDir), 0o755).catch(() => undefined);
   await chmod(socketDir, 0o777);
-  await stopLeftoverCluster(dataDir);
+  const ownerFile = `${dataDir}.owner`;
+  await stopLeftoverCluster(dataDir, ownerFile);
 
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => undefined);
@@ -73,6 +74,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         'Set LOG_LEVEL=debug to see its output, or set DATABASE_URL to use another PostgreSQL.',
     );
   });
+  await writeFile(ownerFile, `${process.pid}\n`);
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
@@ -120,18 +122,38 @@ export async function freePort(): Promise<number> {
 
 /**
  * A process killed with SIGKILL leaves its Postgres running, holding the data directory.
- * postmaster.pid names it: stop it so that this start can take over.
+ * postmaster.pid names it: stop it so that this start can take over. Unless the process that
+ * started it (named in the owner file) is still running: then it is another live instance's
+ * database, and stopping it would pull it out from under that instance.
  */
-async function stopLeftoverCluster(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  const text = await readFile(pidFile, 'utf8').catch(() => null);
-  const pid = text ? Number.parseInt(text.split('\n')[0] ?? '', 10) : NaN;
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+async function stopLeftoverCluster(dataDir: string, ownerFile: string): Promise<void> {
+  const pid = await pidIn(path.join(dataDir, 'postmaster.pid'));
+  if (pid === null || !isAlive(pid)) return;
+  const owner = await pidIn(ownerFile);
+  if (owner !== null && owner !== process.pid && isAlive(owner) && (await isNode(owner))) {
+    throw new Error(
+      `Another Parley process (pid ${owner}) is using the embedded PostgreSQL in ${dataDir}. ` +
+        'Stop it first, or give this one its own PARLEY_DATA_DIR, or set DATABASE_URL to share one PostgreSQL.',
+    );
+  }
   process.kill(pid, 'SIGINT'); // fast shutdown
   for (let waited = 0; waited < 10_000 && isAlive(pid); waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   if (isAlive(pid)) throw new Error(`A PostgreSQL (pid ${pid}) still holds ${dataDir} and did not stop`);
+}
+
+async function pidIn(file: string): Promise<number | null> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  const pid = text ? Number.parseInt(text.split('\n')[0] ?? '', 10) : NaN;
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** Whether the pid is (still) a Node process, not an unrelated one that reused the number. */
+async function isNode(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  // Where /proc is missing, a live pid is taken at its word.
+  return cmdline === null || /node/.test(cmdline);
 }
 
 function isAlive(pid: number): boolean {
