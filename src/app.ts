@@ -145,6 +145,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       interceptors: [errorsInterceptor(logger), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: () => orm.isConnected(),
+      logger,
     });
 
     let listener: Listener | null = null;

@@ -1,8 +1,9 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import type { Logger } from '../logger.ts';
 import { corsFor } from './cors.ts';
+import { rpcHandler } from './rpc-handler.ts';
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -13,6 +14,7 @@ export interface HttpHandlerOptions {
   corsOrigins: readonly string[];
   /** Whether the service can do its work now (for `/readyz`). */
   ready: () => Promise<boolean>;
+  logger: Logger;
 }
 
 /**
@@ -21,9 +23,10 @@ export interface HttpHandlerOptions {
  */
 export function httpHandler(options: HttpHandlerOptions) {
   const cors = corsFor(options.corsOrigins);
-  const rpc = connectNodeAdapter({
+  const rpc = rpcHandler({
     routes: options.routes,
     interceptors: options.interceptors,
+    logger: options.logger,
     // 4 MiB, gRPC's customary limit: anything larger is a mistake or an attack.
     readMaxBytes: 4 * 1024 * 1024,
   });

@@ -15,7 +15,6 @@ import { DatabaseWatch, unexplainedChanges } from './database.ts';
 import { Fixtures } from './fixtures.ts';
 import { fixedInputs, inputArbitrary, PROTOCOLS, type FuzzInput } from './generate.ts';
 import { judge, Tally, type Violation } from './judge.ts';
-import { knownBugOfMessage } from './known-bugs.ts';
 import { FuzzRunner, formatViolations } from './runner.ts';
 import { rawExchange, type RawResult } from './wire.ts';
 
@@ -108,30 +107,18 @@ describe.each(PROTOCOLS)('$name', (protocol) => {
 // ---------------------------------------------------------------------------------------------
 // Below HTTP: bytes that are not a request of any protocol.
 
-/** Whether the listener would treat these bytes as the start of an HTTP/2 preface (see known-bugs.test.ts). */
+/** Whether the listener would treat these bytes as the start of an HTTP/2 preface and wait for the rest. */
 function isPartialPreface(bytes: Uint8Array): boolean {
   return bytes.length < H2_PREFACE.length && H2_PREFACE.subarray(0, bytes.length).equals(Buffer.from(bytes));
 }
 
-type RawVerdict = { ok: true } | { ok: false; category: Violation['category']; detail: string } | { ok: 'known-bug'; id: string };
+type RawVerdict = { ok: true } | { ok: false; category: Violation['category']; detail: string };
 
 function rawVerdict(result: RawResult): RawVerdict {
   if (result.end === 'timeout') return { ok: false, category: 'hang', detail: `the server neither answered nor closed the connection (received ${result.received.length} bytes)` };
   const text = result.received.toString('latin1');
   // An internal error in a gRPC-Web trailer frame or a Connect error body.
-  const grpcInternal = /grpc-status: ?13\b/i.test(text);
-  const connectInternal = /"code":"internal","message":"((?:[^"\\]|\\.)*)"/.exec(text);
-  if (grpcInternal || connectInternal) {
-    let message = (grpcInternal ? /grpc-message: ?([^\r\n]*)/i.exec(text)?.[1] : connectInternal?.[1]) ?? '';
-    try {
-      message = decodeURIComponent(message);
-    } catch {
-      // as sent
-    }
-    const known = knownBugOfMessage(message);
-    if (known) return { ok: 'known-bug', id: known };
-    return { ok: false, category: 'internal', detail: `an internal error: ${text.slice(0, 300)}` };
-  }
+  if (/grpc-status: ?13\b/i.test(text) || text.includes('"code":"internal"')) return { ok: false, category: 'internal', detail: `an internal error: ${text.slice(0, 300)}` };
   if (result.httpStatus !== null && result.httpStatus >= 500) return { ok: false, category: 'crash', detail: `HTTP ${result.httpStatus}: ${text.slice(0, 300)}` };
   return { ok: true };
 }
@@ -143,8 +130,7 @@ async function rawBatch(name: string, inputs: ReadonlyArray<{ kind: string; byte
     tally.inputs++;
     tally.kinds.set(kind, (tally.kinds.get(kind) ?? 0) + 1);
     const verdict = rawVerdict(result);
-    if (verdict.ok === 'known-bug') tally.knownBugHits.set(verdict.id, (tally.knownBugHits.get(verdict.id) ?? 0) + 1);
-    else if (verdict.ok) tally.rejected++;
+    if (verdict.ok) tally.rejected++;
     else {
       violations.push({
         category: verdict.category,
@@ -181,8 +167,8 @@ describe('transport', () => {
                 : H2_PREFACE;
         return { kind: `tcp:${prefix}+random`, bytes: Buffer.concat([head, random]) };
       })
-      // A proper prefix of the HTTP/2 preface wedges the whole process (known bug, see
-      // known-bugs.test.ts): it would hang this suite rather than fail it.
+      // A proper prefix of the HTTP/2 preface then FIN is held until the listener's routing
+      // timeout (10 s, listener.ts), longer than rawExchange waits: not a hang of the server.
       .filter(({ bytes }) => !isPartialPreface(bytes));
     const inputs = fc.sample(arbitrary, { seed: seedFor('tcp'), numRuns: 120 });
     expectNoViolations(await rawBatch('random bytes', inputs));
@@ -191,7 +177,6 @@ describe('transport', () => {
   it('garbage before the HTTP/2 preface', async () => {
     const arbitrary = fc
       .tuple(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.uint8Array({ maxLength: 64 }))
-      .filter(([garbage]) => !isPartialPreface(garbage))
       .map(([garbage, after]) => ({ kind: 'garbage+preface', bytes: Buffer.concat([garbage, H2_PREFACE, after]) }));
     const fixed = [
       { kind: 'crlf+preface', bytes: Buffer.concat([Buffer.from('\r\n'), H2_PREFACE]) },
@@ -232,6 +217,7 @@ describe('transport', () => {
       { kind: 'request-line:20KiB-path', bytes: request(`${json}Content-Length: 2\r\n`, '{}', `POST /${'p'.repeat(20 * 1024)} HTTP/1.1`) },
       { kind: 'request-line:http-3', bytes: request(`${json}Content-Length: 2\r\n`, '{}', `POST ${path} HTTP/3.0`) },
       { kind: 'request-line:http-0.9', bytes: Buffer.from(`GET ${path}\r\n`) },
+      { kind: 'request-line:http-1.0-no-host', bytes: Buffer.from(`POST ${path} HTTP/1.0\r\n${json}Content-Length: 2\r\n\r\n{}`) },
       { kind: 'request-line:absolute-uri', bytes: request(`${json}Content-Length: 2\r\n`, '{}', `POST http://evil.example${path} HTTP/1.1`) },
       { kind: 'request-line:dot-segments', bytes: request(`${json}Content-Length: 2\r\n`, '{}', `POST /a/../parley.v1.ConversationService/GetConversation HTTP/1.1`) },
     ];

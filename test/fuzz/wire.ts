@@ -193,11 +193,16 @@ export class H2Client {
       let status: number | null = null;
       let headers: http2.IncomingHttpHeaders = {};
       let data = Buffer.alloc(0);
-      const finish = (outcome: Outcome) => {
+      // A stream is cancelled only when the fuzzer stops waiting for its response. One whose
+      // response is complete is left to end on its own (the server reads or resets the rest of
+      // the body): cancelling it with request body unsent would make Node's http2 client keep
+      // that body's size counted against its session memory for good, and after two 4 MiB
+      // bodies it refuses every new stream (NGHTTP2_ENHANCE_YOUR_CALM).
+      const finish = (outcome: Outcome, cancel = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (cancel && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
         resolve(outcome);
       };
       const stream = session.request({
@@ -205,7 +210,7 @@ export class H2Client {
         ':path': request.path,
         ...request.headers,
       });
-      const timer = setTimeout(() => finish({ kind: 'timeout', detail: `no complete response in ${options.timeoutMs} ms` }), options.timeoutMs);
+      const timer = setTimeout(() => finish({ kind: 'timeout', detail: `no complete response in ${options.timeoutMs} ms` }, true), options.timeoutMs);
       const fromTrailers = (trailers: http2.IncomingHttpHeaders): Outcome => interpretResponse(status ?? 0, headers, data, trailers);
       stream.on('response', (h) => {
         headers = h;
@@ -218,7 +223,7 @@ export class H2Client {
         if (options.stopAfterMessages !== undefined && status === 200) {
           const messages = parseFrames(data).frames.filter((f) => (f.flags & (FLAG_TRAILER | FLAG_END_STREAM)) === 0);
           if (messages.length >= options.stopAfterMessages) {
-            finish({ kind: 'rpc', code: 'ok', httpStatus: 200, message: '(stream cancelled by the fuzzer after its first message)', responses: messages.map((f) => f.body) });
+            finish({ kind: 'rpc', code: 'ok', httpStatus: 200, message: '(stream cancelled by the fuzzer after its first message)', responses: messages.map((f) => f.body) }, true);
           }
         }
       });

@@ -58,8 +58,8 @@ describe('the embedded PostgreSQL data directory', () => {
     const firstUrl = await first.serving;
     const client = createRpcClient('connect-node/connect', firstUrl);
     const created = await client.unary('CreateConversation', { title: 'kept across instances' });
-    expect(created.ok).toBe(true);
-    const id = (created as { response: { conversation: { id: string } } }).response.conversation.id;
+    if (!created.ok) throw new Error(`CreateConversation failed: ${created.code} ${created.message}`);
+    const id = (created.response as { conversation: { id: string } }).conversation.id;
 
     const second = start();
     const code = await second.exited;
