@@ -5,6 +5,7 @@ import type { UniversalHandler } from '@connectrpc/connect/protocol';
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import type { Logger } from '../logger.ts';
 import { acceptCompression } from './compression.ts';
+import { withSpecGrpcMessage } from './grpc-message.ts';
 import { createRequestGuard } from './request-guard.ts';
 import { endUnreadBody, requestBody } from './unread-body.ts';
 
@@ -58,7 +59,7 @@ export function rpcHandler(options: RpcHandlerOptions) {
     // limit to finish sending; past that the stream is reset or the connection closed.
     endUnreadBody(req, res, { maxBytes: readMaxBytes, maxMs: 1_000 });
     handler(request)
-      .then((response) => universalResponseToNodeResponse(response, res))
+      .then((response) => universalResponseToNodeResponse(withSpecGrpcMessage(response), res))
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;
         options.logger.error('rpc handler failed', { procedure: `${handler.service.typeName}/${handler.method.name}`, error: reason });
