@@ -9,7 +9,7 @@ import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
  */
 export function withSpecGrpcMessage(response: UniversalServerResponse): UniversalServerResponse {
   const { trailer, body } = response;
-  if (!trailer || !body || !(Symbol.asyncIterator in body)) return response;
+  if (!trailer || !body) return response;
   return {
     ...response,
     // The status goes into the trailers as the body ends, before the adapter writes them.
