@@ -79,7 +79,8 @@ export class PromptRunner {
     if (outcome === null) return;
     const ended = outcome;
     const written = await retryWhileDatabaseUnavailable(() => store.finish(claim, attempt.replyId, ended), retryMs);
-    if (!written) logger.warn('prompt ended after its claim was lost; its result was discarded', { messageId: claim.messageId });
+    // Also when a retried write had landed before its connection dropped.
+    if (!written) logger.warn('the prompt had already ended, or its claim was lost; this result was not written', { messageId: claim.messageId });
   };
 
   /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
@@ -106,8 +107,9 @@ export class PromptRunner {
       writer.closeOpenBlocks();
       await writer.settle().catch(() => undefined);
       if (stopped === 'shutdown') {
-        // Not the message's fault: another instance (or this one, restarted) answers it.
-        await retryWhileDatabaseUnavailable(() => store.release(claim, reply.id), this.#deps.options.databaseRetryMs);
+        // Not the message's fault: another instance (or this one, restarted) answers it. With the
+        // database away this throws, and run() retries giving it back.
+        await store.release(claim, reply.id);
         return null;
       }
       const outcome = failure(stopped, error, usage);

@@ -39,7 +39,8 @@ export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest,
       if (context.signal.aborted) {
         // The caller's own deadline (grpc-timeout, connect-timeout-ms) ends the stream with
         // deadline_exceeded; a caller that went away needs no answer.
-        if (context.signal.reason instanceof ConnectError) throw context.signal.reason;
+        const reason: unknown = context.signal.reason;
+        if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) throw reason;
         return;
       }
       if (events === null) {

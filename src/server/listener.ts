@@ -81,8 +81,11 @@ export async function listen(handler: Handler, host: string, port: number): Prom
 
   // The HTTP/1.1 server never listens itself, so Node does not track its connections and its
   // closeIdleConnections() does nothing: keep-alive connections are tracked here.
-  h1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+  h1.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const socket = req.socket;
+    // A keep-alive client that sends one more request while the port drains gets its answer
+    // and the connection closed with it.
+    if (closing) res.shouldKeepAlive = false;
     h1Sockets.set(socket, (h1Sockets.get(socket) ?? 0) + 1);
     res.once('close', () => {
       const left = Math.max(0, (h1Sockets.get(socket) ?? 1) - 1);

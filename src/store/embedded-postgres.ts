@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -40,7 +40,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await chmod(path.dirname(dataDir), 0o755).catch(() => undefined);
   await chmod(socketDir, 0o777);
   const ownerFile = `${dataDir}.owner`;
-  await stopLeftoverCluster(dataDir, ownerFile);
+  await claimDataDir(dataDir, ownerFile);
+  await stopLeftoverCluster(dataDir);
 
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => undefined);
@@ -74,11 +75,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         'Set LOG_LEVEL=debug to see its output, or set DATABASE_URL to use another PostgreSQL.',
     );
   });
-  await writeFile(ownerFile, `${process.pid}\n`);
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await pg.stop();
+      await rm(ownerFile, { force: true });
+    },
   };
 }
 
@@ -121,21 +124,39 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * A process killed with SIGKILL leaves its Postgres running, holding the data directory.
- * postmaster.pid names it: stop it so that this start can take over. Unless the process that
- * started it (named in the owner file) is still running: then it is another live instance's
- * database, and stopping it would pull it out from under that instance.
+ * Makes this process the data directory's owner, before anything touches the cluster: a second
+ * process started while the first runs (or is still starting) must not stop the first one's
+ * PostgreSQL as if it were left over. The owner file is created exclusively; one naming a process
+ * that is gone (killed with SIGKILL) is replaced.
  */
-async function stopLeftoverCluster(dataDir: string, ownerFile: string): Promise<void> {
+async function claimDataDir(dataDir: string, ownerFile: string): Promise<void> {
+  for (;;) {
+    try {
+      await writeFile(ownerFile, `${process.pid}\n`, { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = await pidIn(ownerFile);
+    if (owner === process.pid) return;
+    if (owner !== null && isAlive(owner) && (await isNode(owner))) {
+      throw new Error(
+        `Another Parley process (pid ${owner}) is using the embedded PostgreSQL in ${dataDir}. ` +
+          'Stop it first, or give this one its own PARLEY_DATA_DIR, or set DATABASE_URL to share one PostgreSQL.',
+      );
+    }
+    await rm(ownerFile, { force: true });
+  }
+}
+
+/**
+ * A process killed with SIGKILL leaves its Postgres running, holding the data directory.
+ * postmaster.pid names it: stop it so that this start can take over (claimDataDir has made sure
+ * its owner is gone).
+ */
+async function stopLeftoverCluster(dataDir: string): Promise<void> {
   const pid = await pidIn(path.join(dataDir, 'postmaster.pid'));
   if (pid === null || !isAlive(pid)) return;
-  const owner = await pidIn(ownerFile);
-  if (owner !== null && owner !== process.pid && isAlive(owner) && (await isNode(owner))) {
-    throw new Error(
-      `Another Parley process (pid ${owner}) is using the embedded PostgreSQL in ${dataDir}. ` +
-        'Stop it first, or give this one its own PARLEY_DATA_DIR, or set DATABASE_URL to share one PostgreSQL.',
-    );
-  }
   process.kill(pid, 'SIGINT'); // fast shutdown
   for (let waited = 0; waited < 10_000 && isAlive(pid); waited += 50) {
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -31,7 +31,8 @@ export interface SequencedEvent {
 
 /**
  * What a notification carries. Events ride along when they fit PostgreSQL's 8000-byte NOTIFY
- * payload limit; otherwise a listener reads them from the event table by seq.
+ * payload limit; otherwise a listener reads them from the event table by seq. Built here by
+ * appendEvents and, for reply writes, in SQL by PromptStore.writeBlocks: change both together.
  */
 export interface EventNotice {
   conversationId: string;

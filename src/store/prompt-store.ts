@@ -94,7 +94,8 @@ export class PromptStore {
   /**
    * A statement with bound parameters, straight on the pool: MikroORM's execute() inlines
    * parameters into the SQL text, which for the hot write path means quoting whole blocks in
-   * JavaScript on every flush. Reported to onQuery like every other statement.
+   * JavaScript on every flush. Reported to onQuery (for counting; its return value is not used),
+   * but MikroORM's query logging and error mapping are bypassed: errors are pg's own.
    */
   readonly #bound = async <T>(text: string, values: unknown[]): Promise<T[]> => {
     const connection = this.#orm.em.getConnection();

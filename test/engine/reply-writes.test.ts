@@ -1,0 +1,89 @@
+// PromptStore.writeBlocks is one SQL statement (fence, block upsert, seq bump, event rows and the
+// notification). Checked here on the real database: a write fenced out by a newer attempt changes
+// nothing and notifies nobody; a write after other events continues their seqs without a gap,
+// and its notification carries exactly its events.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENTS_CHANNEL } from '../../src/store/channels.ts';
+import type { EventNotice } from '../../src/store/events.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { createRpcClient, type RpcClient } from '../support/clients.ts';
+import { conversationApi } from '../support/conversation.ts';
+
+let server: TestApp;
+let client: RpcClient;
+let listener: pg.Client;
+const notices: EventNotice[] = [];
+
+beforeAll(async () => {
+  // No queue: this test claims the message itself.
+  server = await startTestApp({ PARLEY_MAX_CONCURRENT_PROMPTS: '0' });
+  client = createRpcClient('connect-node/connect', server.baseUrl);
+  listener = new pg.Client({ connectionString: server.databaseUrl });
+  await listener.connect();
+  listener.on('notification', (n) => {
+    if (n.channel === EVENTS_CHANNEL && n.payload) notices.push(JSON.parse(n.payload) as EventNotice);
+  });
+  await listener.query(`listen ${EVENTS_CHANNEL}`);
+});
+
+afterAll(async () => {
+  await listener?.end();
+  client?.close();
+  await server?.close();
+});
+
+async function seqs(conversationId: string): Promise<number[]> {
+  const { rows } = await listener.query<{ seq: string }>('select seq from event where conversation_id = $1 order by seq', [conversationId]);
+  return rows.map((row) => Number(row.seq));
+}
+
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  for (const start = Date.now(); !check(); ) {
+    if (Date.now() - start > ms) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('one-statement reply writes', () => {
+  it('are fenced by the attempt, continue the seqs of other writers, and notify their own events', async () => {
+    const api = conversationApi(client);
+    const id = await api.create();
+    await api.send(id, 'a question');
+    const prompts = server.app.prompts;
+    const claim = (await prompts.claimNext(60_000))!;
+    expect(claim.conversationId).toBe(id);
+    const reply = (await prompts.startReply(claim, 'claude-test'))!;
+    const text = { type: 'text' as const, text: 'partial' };
+    const started = { type: 'block_started' as const, messageId: reply.id, index: 0, block: text };
+
+    const before = await seqs(id);
+    const noticesBefore = notices.length;
+    const stale = { ...claim, attempt: claim.attempt - 1 };
+    expect(await prompts.writeBlocks(stale, reply.id, [{ position: 0, content: text }], [started])).toBe(false);
+    expect(await seqs(id)).toEqual(before);
+    const { rows: blocks } = await listener.query('select 1 from block where message_id = $1', [reply.id]);
+    expect(blocks).toEqual([]);
+
+    // Another writer moves the conversation's seq on first (an UpdateConversation event).
+    expect((await client.unary('UpdateConversation', { conversationId: id, title: 'renamed' })).ok).toBe(true);
+    const delta = { type: 'block_delta' as const, messageId: reply.id, index: 0, delta: { kind: 'text' as const, value: ' and more' } };
+    expect(await prompts.writeBlocks(claim, reply.id, [{ position: 0, content: { ...text, text: 'partial and more' } }], [started, delta])).toBe(true);
+
+    const after = await seqs(id);
+    expect(after).toEqual(Array.from({ length: after.length }, (_, i) => i + 1));
+    expect(after.length).toBe(before.length + 3);
+    await until(() => notices.slice(noticesBefore).some((n) => n.to === after.at(-1)));
+    const ours = notices.slice(noticesBefore).find((n) => n.to === after.at(-1))!;
+    expect({ ...ours, events: ours.events?.map((e) => e.type) }).toEqual({
+      conversationId: id,
+      from: after.at(-2),
+      to: after.at(-1),
+      events: ['block_started', 'block_delta'],
+    });
+    // Nothing was notified for the fenced-out write: every notice since is the update's or ours.
+    expect(notices.slice(noticesBefore).length).toBe(2);
+    const { rows: stored } = await listener.query<{ content: { text: string } }>('select content from block where message_id = $1', [reply.id]);
+    expect(stored.map((row) => row.content.text)).toEqual(['partial and more']);
+  });
+});
