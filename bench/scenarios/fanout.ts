@@ -60,7 +60,8 @@ interface Memory {
 }
 
 async function fanoutRun(ctx: Context, subscribers: number, tokens: number): Promise<FanoutRun> {
-  return withParley(ctx, { env: { PARLEY_SUBSCRIBER_BUFFER_EVENTS: '100000' } }, async (parley) => {
+  // The default subscriber limit (1,000 per conversation and instance) would refuse most of S = 5,000.
+  return withParley(ctx, { env: { PARLEY_SUBSCRIBER_BUFFER_EVENTS: '100000', PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION: '1000000' } }, async (parley) => {
     await warmUp(parley, 10, 100);
     const conversationId = await createConversation(parley.client);
     const pool = new SubscriberPool(parley.port, 100);
@@ -132,7 +133,7 @@ export async function fanout(ctx: Context): Promise<FanoutResult> {
   const runs = ctx.quick ? 1 : 2;
   ctx.log(`c. fan-out: S in ${requested.join(', ')}, one reply of ${tokens} tokens at ${TPS} tokens/s, ${runs} run(s) each`);
   const steps: FanoutStep[] = [];
-  const notes: string[] = ['PARLEY_DELTA_FLUSH_MS=50 (the default); PARLEY_SUBSCRIBER_BUFFER_EVENTS=100000 so that no slow subscriber is cut off.'];
+  const notes: string[] = ['PARLEY_DELTA_FLUSH_MS=50 (the default); PARLEY_SUBSCRIBER_BUFFER_EVENTS=100000 so that no slow subscriber is cut off; PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION=1000000 so that none is refused.'];
   for (const subscribers of requested) {
     const results: FanoutRun[] = [];
     for (let run = 0; run < runs; run++) {
