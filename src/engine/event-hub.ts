@@ -121,7 +121,7 @@ export class Subscription {
   }
 
   /** @internal from the hub */
-  notify(notice: EventNotice): void {
+  notify(notice: EventNotice, events: readonly SequencedEvent[] | null): void {
     if (this.#closed) return;
     if (notice.deleted) return this.#fail(new ConversationDeleted());
     if (this.#lastSeq === null || this.#reading) {
@@ -130,8 +130,8 @@ export class Subscription {
       return;
     }
     if (notice.to <= this.#lastSeq) return;
-    if (notice.events && notice.from === this.#lastSeq + 1) {
-      this.#deliver(notice.events.map((event, i) => ({ conversationId: notice.conversationId, seq: notice.from + i, event: reviveEvent(event) })));
+    if (events && notice.from === this.#lastSeq + 1) {
+      this.#deliver(events);
       return;
     }
     this.#catchUp();
@@ -168,7 +168,7 @@ export class Subscription {
     })();
   }
 
-  #deliver(events: SequencedEvent[]): void {
+  #deliver(events: readonly SequencedEvent[]): void {
     const fresh = events.filter((e) => e.seq > this.#lastSeq!);
     if (fresh.length === 0) return;
     if (fresh[0]!.seq !== this.#lastSeq! + 1) {
@@ -225,7 +225,12 @@ export class EventHub {
           logger.warn('ignoring a malformed event notice', { error });
           return;
         }
-        for (const subscription of this.#subscribers.get(notice.conversationId) ?? []) subscription.notify(notice);
+        const subscriptions = this.#subscribers.get(notice.conversationId);
+        if (!subscriptions) return;
+        // Revived once for every subscriber: the same objects go to each, so what is made from
+        // them downstream (the protobuf response) can be made once too.
+        const events = notice.events?.map((event, i) => ({ conversationId: notice.conversationId, seq: notice.from + i, event: reviveEvent(event) })) ?? null;
+        for (const subscription of subscriptions) subscription.notify(notice, events);
       }),
       notifications.onReconnect(() => {
         for (const set of this.#subscribers.values()) for (const subscription of set) subscription.resync();

@@ -5,6 +5,7 @@ import type { ConversationStore } from '../store/conversation-store.ts';
 import type { PromptStore, TransitionResult } from '../store/prompt-store.ts';
 import type { EventHub } from '../engine/event-hub.ts';
 import { subscribe } from './subscribe.ts';
+import { eventResponses } from './event-convert.ts';
 import { conversationToProto, messageToProto } from './convert.ts';
 import { ownerOf } from './owner.ts';
 import { decodePageToken, encodePageToken } from './page-token.ts';
@@ -56,6 +57,7 @@ function transitioned(result: TransitionResult, messageId: string, verb: string)
 
 export function conversationService(deps: ConversationServiceDeps): ServiceImpl<typeof ConversationService> {
   const { conversations } = deps;
+  const eventResponse = eventResponses();
   return {
     async createConversation(request, context) {
       const title = requireTitle('title', request.title);
@@ -131,7 +133,7 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       }
     },
     subscribe(request, context) {
-      return subscribe({ conversations, hub: deps.hub, heartbeatMs: deps.heartbeatMs }, request, context);
+      return subscribe({ conversations, hub: deps.hub, heartbeatMs: deps.heartbeatMs, eventResponse }, request, context);
     },
     async cancelPrompt(request, context) {
       const conversationId = requireId('conversation_id', request.conversationId);

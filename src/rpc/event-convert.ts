@@ -35,8 +35,20 @@ export function heartbeatResponse(seq: number, now: Date = new Date()): Subscrib
   return create(SubscribeResponseSchema, { seq: BigInt(seq), event: { case: 'heartbeat', value: { time: timestampFromDate(now) } } });
 }
 
-export function eventResponse({ seq, event }: SequencedEvent): SubscribeResponse {
-  return create(SubscribeResponseSchema, { seq: BigInt(seq), event: eventToProto(event) });
+/**
+ * Converts events to responses, once per event however many subscribers it goes to: the hub
+ * hands every subscriber the same event object. One per service, made with it.
+ */
+export function eventResponses(): (sequenced: SequencedEvent) => SubscribeResponse {
+  const made = new WeakMap<SequencedEvent, SubscribeResponse>();
+  return (sequenced) => {
+    let response = made.get(sequenced);
+    if (!response) {
+      response = create(SubscribeResponseSchema, { seq: BigInt(sequenced.seq), event: eventToProto(sequenced.event) });
+      made.set(sequenced, response);
+    }
+    return response;
+  };
 }
 
 const TOOL_KIND = { server: ToolKind.SERVER, client: ToolKind.CLIENT, mcp: ToolKind.MCP } as const;

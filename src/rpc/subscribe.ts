@@ -2,7 +2,8 @@ import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import type { SubscribeRequest, SubscribeResponse } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { ConversationDeleted, HubShutDown, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from '../engine/event-hub.ts';
 import type { ConversationStore } from '../store/conversation-store.ts';
-import { eventResponse, heartbeatResponse, snapshotResponse } from './event-convert.ts';
+import type { SequencedEvent } from '../store/events.ts';
+import { heartbeatResponse, snapshotResponse } from './event-convert.ts';
 import { ownerOf } from './owner.ts';
 import { requireId } from './validate.ts';
 
@@ -10,6 +11,8 @@ export interface SubscribeDeps {
   conversations: ConversationStore;
   hub: EventHub;
   heartbeatMs: number;
+  /** Shared by every stream of the service (see eventResponses). */
+  eventResponse: (event: SequencedEvent) => SubscribeResponse;
 }
 
 /**
@@ -49,7 +52,7 @@ export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest,
       }
       for (const event of events) {
         seq = event.seq;
-        yield eventResponse(event);
+        yield deps.eventResponse(event);
       }
     }
   } catch (error) {
