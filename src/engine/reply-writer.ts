@@ -1,6 +1,7 @@
 import type { ConversationEvent } from '../store/events.ts';
 import type { Claim, PromptStore } from '../store/prompt-store.ts';
 import type { BlockContent, MessageRecord } from '../store/records.ts';
+import { applyDelta } from '../store/streamed-blocks.ts';
 import { PromptStopped } from './conversation-queue.ts';
 
 type DeltaKind = 'text' | 'thinking' | 'signature' | 'partial_json';
@@ -93,14 +94,15 @@ export class ReplyWriter {
     this.#open.set(index, { content, partialJson: '' });
     this.#enqueue(() => {
       this.#announced.add(index);
-      return { blocks: [{ position: index, content }], events: [{ type: 'block_started', messageId: this.reply.id, index, block: content }] };
+      // Stored as it starts; its deltas complete it for readers until it stops (no per-flush rewrite).
+      return { blocks: [{ position: index, content, streaming: true }], events: [{ type: 'block_started', messageId: this.reply.id, index, block: content }] };
     });
   }
 
   delta(index: number, kind: DeltaKind, value: string): void {
     const open = this.#open.get(index);
     if (!open || value === '') return;
-    open.content = appendDelta(open.content, kind, value);
+    open.content = applyDelta(open.content, { kind, value });
     if (kind === 'partial_json') open.partialJson += value;
     const key = `${index}:${kind}`;
     const pending = this.#pending.get(key);
@@ -147,7 +149,7 @@ export class ReplyWriter {
   }
 
   /**
-   * Writes the deltas gathered so far, with the streaming blocks' content as it stands. The
+   * Writes the deltas gathered so far (events only: the blocks stay as they started). The
    * deltas are taken when the write runs, not when it is queued: while an earlier write is still
    * in flight, everything that arrives joins this one, so a slow database means larger writes,
    * never a growing queue of them.
@@ -160,14 +162,10 @@ export class ReplyWriter {
     this.#enqueue(() => {
       this.#flushQueued = false;
       const deltas = this.#takePending((pending) => this.#announced.has(pending.index));
-      const touched = new Set(deltas.map((d) => (d.type === 'block_delta' ? d.index : -1)));
-      const blocks = [...touched].flatMap((index) => {
-        const open = this.#open.get(index);
-        return open ? [{ position: index, content: open.content }] : [];
-      });
       // Deltas of a block whose start is still queued wait for the next flush.
       if (this.#pending.size > 0) this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
-      return { blocks, events: deltas };
+      // Only the events: a streaming block's row is completed from them when read.
+      return { blocks: [], events: deltas };
     });
   }
 
@@ -193,7 +191,7 @@ export class ReplyWriter {
   }
 
   /** Queues a write; `prepare` decides what it writes when its turn comes. */
-  #enqueue(prepare: () => { blocks: Array<{ position: number; content: BlockContent }>; events: ConversationEvent[] }): void {
+  #enqueue(prepare: () => { blocks: Array<{ position: number; content: BlockContent; streaming?: boolean }>; events: ConversationEvent[] }): void {
     this.#chain = this.#chain.then(async () => {
       if (this.#lost) return;
       const { blocks, events } = prepare();
@@ -206,13 +204,6 @@ export class ReplyWriter {
       if (!this.#failure.signal.aborted) this.#failure.abort(error);
     });
   }
-}
-
-function appendDelta(block: BlockContent, kind: DeltaKind, value: string): BlockContent {
-  if (kind === 'text' && block.type === 'text') return { ...block, text: block.text + value };
-  if (kind === 'thinking' && block.type === 'thinking') return { ...block, thinking: block.thinking + value };
-  if (kind === 'signature' && block.type === 'thinking') return { ...block, signature: block.signature + value };
-  return block;
 }
 
 function parseInput(json: string): Record<string, unknown> {

@@ -4,6 +4,7 @@ import { CANCEL_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
 import { appendEvents, reviveEvent, type EventNotice, type SequencedEvent } from './events.ts';
 import { BlockEntity, ConversationEntity, MessageEntity } from './entities/index.ts';
 import { uuidv7 } from './ids.ts';
+import { completeBlocks } from './streamed-blocks.ts';
 import type { Orm } from './orm.ts';
 import type { BlockContent, ConversationRecord, ConversationSettings, MessageRecord } from './records.ts';
 
@@ -117,7 +118,7 @@ export class ConversationStore {
   }
 
   /**
-   * The conversation, its messages with their blocks (streaming ones as far as they are written)
+   * The conversation, its messages with their blocks (streaming ones completed from their events)
    * and the seq all of it reflects, read in one consistent snapshot of the database.
    */
   async snapshot(ownerId: string, id: string): Promise<ConversationSnapshot | null> {
@@ -196,12 +197,22 @@ export class ConversationStore {
       { message: { $in: rows.map((row) => row.id) } },
       { orderBy: { message: 'asc', position: 'asc' } },
     );
+    const stored = await completeBlocks(
+      this.#sql,
+      em.getTransactionContext(),
+      blocks.map((block) => ({
+        messageId: block.message.id,
+        conversationId,
+        position: block.position,
+        content: block.content,
+        streamedAfter: block.streamedAfter ?? null,
+      })),
+    );
     const byMessage = new Map<string, BlockContent[]>();
-    for (const block of blocks) {
-      const id = block.message.id;
-      const list = byMessage.get(id) ?? [];
+    for (const block of stored) {
+      const list = byMessage.get(block.messageId) ?? [];
       list[block.position] = block.content;
-      byMessage.set(id, list);
+      byMessage.set(block.messageId, list);
     }
     return rows.map((row) => toMessage(row, conversationId, byMessage.get(row.id) ?? []));
   }

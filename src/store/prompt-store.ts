@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { CANCEL_CHANNEL, EVENTS_CHANNEL, QUEUE_CHANNEL, TOOL_RESULT_CHANNEL } from './channels.ts';
 import { appendEvents, NOTIFY_LIMIT, type ConversationEvent } from './events.ts';
 import { uuidv7 } from './ids.ts';
+import { completeBlocks, materializeBlocks, storedBlock } from './streamed-blocks.ts';
 import type { Orm } from './orm.ts';
 import type { BlockContent, MessageError, MessageRecord, MessageStatus, Usage } from './records.ts';
 
@@ -322,6 +323,8 @@ export class PromptStore {
           [JSON.stringify(LEASE_EXPIRED), message.id],
           ctx,
         );
+        // The dead attempt's streaming blocks are written whole once, not rebuilt at every read.
+        await materializeBlocks(this.#sql, ctx, replies.map((row) => row.id));
         let user: MessageRow[];
         if (message.cancel_requested) {
           user = await this.#sql<MessageRow>(
@@ -380,12 +383,14 @@ export class PromptStore {
 
   /**
    * Writes blocks of a reply (inserted or replaced by position) and the events that describe the
-   * change, in one transaction. Returns false when the claim was lost: nothing was written.
+   * change, in one transaction. A block written `streaming` is stored as it stands and completed
+   * by its later block_delta events until it is written again whole (see streamed-blocks.ts).
+   * Returns false when the claim was lost: nothing was written.
    */
   async writeBlocks(
     claim: Claim,
     replyId: string,
-    blocks: Array<{ position: number; content: BlockContent }>,
+    blocks: Array<{ position: number; content: BlockContent; streaming?: boolean }>,
     events: ConversationEvent[],
   ): Promise<boolean> {
     // One statement, so one round trip, atomic on its own: this runs every flush interval of
@@ -395,17 +400,17 @@ export class PromptStore {
       `with held as (
          select id from message where id = $1 and attempt = $2 and status = 'processing' for share
        ),
-       written_blocks as (
-         insert into block (message_id, position, content)
-         select $3, b.position, b.content
-         from json_to_recordset($4::json) as b(position int, content json)
-         where exists (select 1 from held)
-         on conflict (message_id, position) do update set content = excluded.content
-       ),
        seq as (
          update conversation set last_seq = last_seq + $5::int
          where id = $6::uuid and $5::int > 0 and exists (select 1 from held)
          returning last_seq - $5::int + 1 as first, last_seq as last
+       ),
+       written_blocks as (
+         insert into block (message_id, position, content, streamed_after)
+         select $3, b.position, b.content, case when b.streaming then (select first from seq) - 1 end
+         from json_to_recordset($4::json) as b(position int, content json, streaming boolean)
+         where exists (select 1 from held)
+         on conflict (message_id, position) do update set content = excluded.content, streamed_after = excluded.streamed_after
        ),
        written_events as (
          insert into event (conversation_id, seq, payload, created_at)
@@ -485,6 +490,7 @@ export class PromptStore {
         [JSON.stringify(INTERRUPTED), replyId],
         ctx,
       );
+      await materializeBlocks(this.#sql, ctx, replies.map((row) => row.id));
       await this.#events(
         ctx,
         claim.conversationId,
@@ -624,17 +630,18 @@ export class PromptStore {
   }
 
   async #blocks(messageIds: string[], ctx?: Transaction): Promise<Map<string, BlockContent[]>> {
-    const rows = await this.#sql<{ message_id: string; position: number; content: BlockContent | string }>(
-      `select message_id, position, content from block
-       where message_id in (select value::uuid from json_array_elements_text(?::json)) order by position`,
+    const rows = await this.#sql<Parameters<typeof storedBlock>[0]>(
+      `select b.message_id, m.conversation_id, b.position, b.content, b.streamed_after
+       from block b join message m on m.id = b.message_id
+       where b.message_id in (select value::uuid from json_array_elements_text(?::json)) order by b.position`,
       [JSON.stringify(messageIds)],
       ctx,
     );
     const map = new Map<string, BlockContent[]>();
-    for (const row of rows) {
-      const list = map.get(row.message_id) ?? [];
-      list[row.position] = typeof row.content === 'string' ? (JSON.parse(row.content) as BlockContent) : row.content;
-      map.set(row.message_id, list);
+    for (const block of await completeBlocks(this.#sql, ctx, rows.map(storedBlock))) {
+      const list = map.get(block.messageId) ?? [];
+      list[block.position] = block.content;
+      map.set(block.messageId, list);
     }
     return map;
   }

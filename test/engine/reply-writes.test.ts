@@ -8,7 +8,7 @@ import { EVENTS_CHANNEL } from '../../src/store/channels.ts';
 import type { EventNotice } from '../../src/store/events.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
-import { conversationApi } from '../support/conversation.ts';
+import { conversationApi, textOf } from '../support/conversation.ts';
 
 let server: TestApp;
 let client: RpcClient;
@@ -85,5 +85,29 @@ describe('one-statement reply writes', () => {
     expect(notices.slice(noticesBefore).length).toBe(2);
     const { rows: stored } = await listener.query<{ content: { text: string } }>('select content from block where message_id = $1', [reply.id]);
     expect(stored.map((row) => row.content.text)).toEqual(['partial and more']);
+  });
+
+  it('a streaming block left by a dead attempt is written whole when lease recovery takes the message back', async () => {
+    const api = conversationApi(client);
+    const id = await api.create();
+    await api.send(id, 'another question');
+    const prompts = server.app.prompts;
+    const claim = (await prompts.claimNext(60_000))!;
+    const reply = (await prompts.startReply(claim, 'claude-test'))!;
+    const start = { type: 'text' as const, text: 'It ' };
+    const delta = (value: string) => ({ type: 'block_delta' as const, messageId: reply.id, index: 0, delta: { kind: 'text' as const, value } });
+    expect(await prompts.writeBlocks(claim, reply.id, [{ position: 0, content: start, streaming: true }], [
+      { type: 'block_started', messageId: reply.id, index: 0, block: start },
+    ])).toBe(true);
+    expect(await prompts.writeBlocks(claim, reply.id, [], [delta('was a '), delta('dark and')])).toBe(true);
+    const row = async () =>
+      (await listener.query<{ text: string; streamed_after: string | null }>(`select content->>'text' as text, streamed_after from block where message_id = $1`, [reply.id])).rows;
+    expect((await row())[0]!.text).toBe('It ');
+    // The attempt dies here: nothing renews its lease.
+    await listener.query(`update message set lease_expires_at = now() - interval '1 second' where id = $1`, [claim.messageId]);
+    expect(await prompts.recoverExpiredLeases(3)).toBe(1);
+    expect(await row()).toEqual([{ text: 'It was a dark and', streamed_after: null }]);
+    const stored = (await api.messages(id)).find((m) => m.id === reply.id)!;
+    expect([stored.status, textOf(stored)]).toEqual(['MESSAGE_STATUS_FAILED', 'It was a dark and']);
   });
 });
