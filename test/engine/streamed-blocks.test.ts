@@ -5,7 +5,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnthropicEmulator, textTurn } from '../../src/model/emulator/index.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp } from '../support/app.ts';
 import { createRpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';
 
