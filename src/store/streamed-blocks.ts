@@ -36,8 +36,9 @@ export async function completeBlocks(sql: Sql, ctx: Transaction | undefined, blo
     const rows = await sql<{ seq: string | number; payload: unknown }>(
       `select seq, payload from event
        where conversation_id = ? and seq > ? and payload->>'type' = 'block_delta'
+         and payload->>'messageId' in (select value from json_array_elements_text(?::json))
        order by seq`,
-      [conversationId, from],
+      [conversationId, from, JSON.stringify([...new Set(mine.map((block) => block.messageId))])],
       ctx,
     );
     for (const row of rows) {

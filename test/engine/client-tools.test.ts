@@ -148,6 +148,9 @@ describe('client tools', () => {
     await api.send(conversationId, 'where is D-4?');
     const waiting = await api.until(conversationId, (messages) => messages.some((m) => m.blocks?.some((b) => b.toolUse)));
     const toolUseId = waiting.flatMap((m) => m.blocks ?? []).find((b) => b.toolUse)!.toolUse!.id as string;
+    // The block shows as soon as it starts streaming; the wait itself begins once the call's
+    // row is stored. Stopping the instance before that gives the prompt back instead.
+    await untilAwaiting(first.app.prompts, toolUseId);
     firstClient.close();
     await first.app.close(); // the instance goes away while the call waits
 
@@ -172,3 +175,12 @@ describe('client tools', () => {
     }
   });
 });
+
+async function untilAwaiting(prompts: TestApp['app']['prompts'], toolUseId: string): Promise<void> {
+  for (const start = Date.now(); Date.now() - start < 10_000; ) {
+    const [call] = await prompts.clientCalls([toolUseId]);
+    if (call?.status === 'awaiting') return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`client tool call ${toolUseId} never started waiting`);
+}

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../../src/store/embedded-postgres.ts';
 import { createRpcClient } from '../support/clients.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -84,4 +85,19 @@ describe('the embedded PostgreSQL data directory', () => {
       expect(await third.exited).toBe(0);
     }
   }, 120_000);
+
+  it('leaves the process exit code alone: the beforeExit hook of embedded-postgres (process.exit(0)) is removed', async () => {
+    const emitter: NodeJS.EventEmitter = process;
+    const events = ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'message'];
+    const before = events.map((event) => emitter.listenerCount(event));
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'parley-hooks-'));
+    const cluster = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), persistent: false, unsafeFast: true });
+    try {
+      // A failed test run used to exit 0 because of that hook; SIGINT/SIGTERM are the service's.
+      expect(events.map((event) => emitter.listenerCount(event))).toEqual(before);
+    } finally {
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
