@@ -6,6 +6,7 @@ import { ApiRequestError } from '../../src/model/emulator/errors.ts';
 import { AnthropicEmulator, type ReplyBlock, type ReplyTurn, type WebSearchResult } from '../../src/model/emulator/index.ts';
 import { planReply, type PlanContext } from '../../src/model/emulator/reply-plan.ts';
 import { parseMessagesRequest } from '../../src/model/emulator/validate.ts';
+import { parseSse, rejection, type SseEvent } from './wire.ts';
 
 // Server tool blocks (the API runs the tool itself and the reply goes on), through the real SDK.
 
@@ -58,36 +59,13 @@ const EXPECTED_CONTENT = [
   { type: 'text', text: 'It is sunny in Paris, around 24 degrees.' },
 ];
 
-interface SseEvent {
-  readonly event: string;
-  readonly data: { readonly type: string; readonly [key: string]: unknown };
-}
-
 async function rawStream(body: unknown): Promise<SseEvent[]> {
   const response = await fetch(`${baseURL}/v1/messages`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'anthropic-version': '2023-06-01' },
     body: JSON.stringify(body),
   });
-  const text = await response.text();
-  return text
-    .split('\n\n')
-    .filter((frame) => frame.length > 0)
-    .map((frame) => {
-      const lines = frame.split('\n');
-      const event = lines.find((line) => line.startsWith('event: '))?.slice('event: '.length) ?? '';
-      const data = lines.find((line) => line.startsWith('data: '))?.slice('data: '.length) ?? '{}';
-      return { event, data: JSON.parse(data) as SseEvent['data'] };
-    });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
+  return parseSse(await response.text());
 }
 
 beforeAll(async () => {

@@ -16,6 +16,7 @@ import {
   type MessagesRequest,
   type Turn,
 } from '../../src/model/emulator/index.ts';
+import { parseSse, rejection } from './wire.ts';
 
 // The real SDK against the emulator: if the SDK can tell the difference, these tests say so.
 
@@ -31,11 +32,6 @@ const hello = (text = 'Hello'): Anthropic.MessageCreateParamsNonStreaming => ({
   messages: [{ role: 'user', content: text }],
 });
 
-interface SseEvent {
-  readonly event: string;
-  readonly data: { readonly type: string; readonly [key: string]: unknown };
-}
-
 /** Reads the wire as-is, so the framing and the pings the SDK hides can be asserted. */
 async function rawPost(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${baseURL}${path}`, {
@@ -43,27 +39,6 @@ async function rawPost(path: string, body: unknown, headers: Record<string, stri
     headers: { 'content-type': 'application/json', 'x-api-key': 'k', 'anthropic-version': '2023-06-01', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
-}
-
-function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .filter((frame) => frame.length > 0)
-    .map((frame) => {
-      const lines = frame.split('\n');
-      const event = lines.find((line) => line.startsWith('event: '))?.slice('event: '.length) ?? '';
-      const data = lines.find((line) => line.startsWith('data: '))?.slice('data: '.length) ?? '{}';
-      return { event, data: JSON.parse(data) as SseEvent['data'] };
-    });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 beforeAll(async () => {
