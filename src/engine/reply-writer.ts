@@ -48,6 +48,8 @@ export class ReplyWriter {
   #timer: NodeJS.Timeout | null = null;
   /** A flush write is waiting in the chain: later deltas join it instead of queueing another. */
   #flushQueued = false;
+  /** When the last flush write started (performance.now()). */
+  #lastFlushAt = Number.NEGATIVE_INFINITY;
   /** Blocks whose block_started has been written: only their deltas may be written. */
   readonly #announced = new Set<number>();
   #lost = false;
@@ -108,7 +110,7 @@ export class ReplyWriter {
     const pending = this.#pending.get(key);
     if (pending) pending.value += value;
     else this.#pending.set(key, { index, kind, value });
-    if (!this.#flushQueued) this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+    if (!this.#flushQueued) this.#scheduleFlush();
   }
 
   /** The block is complete; returns it as stored. */
@@ -161,12 +163,25 @@ export class ReplyWriter {
     this.#flushQueued = true;
     this.#enqueue(() => {
       this.#flushQueued = false;
+      this.#lastFlushAt = performance.now();
       const deltas = this.#takePending((pending) => this.#announced.has(pending.index));
       // Deltas of a block whose start is still queued wait for the next flush.
-      if (this.#pending.size > 0) this.#timer ??= setTimeout(() => this.flush(), this.#flushMs);
+      if (this.#pending.size > 0) this.#scheduleFlush();
       // Only the events: a streaming block's row is completed from them when read.
       return { blocks: [], events: deltas };
     });
+  }
+
+  /**
+   * Leading edge, then at most one flush per interval: a delta after a quiet spell (the first
+   * token of a block, above all) is written at once instead of waiting out the interval; deltas
+   * that follow within it gather for the next write.
+   */
+  #scheduleFlush(): void {
+    if (this.#timer) return;
+    const wait = this.#lastFlushAt + this.#flushMs - performance.now();
+    if (wait <= 0) this.flush();
+    else this.#timer = setTimeout(() => this.flush(), wait);
   }
 
   /** Ends streaming blocks where they stand (a stop or failure mid-stream keeps the partial text). */
