@@ -2,10 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { ApiRequestError } from '../../src/model/emulator/errors.ts';
-import { planReply, type PlanContext } from '../../src/model/emulator/reply-plan.ts';
+import { planReply } from '../../src/model/emulator/reply-plan.ts';
 import { estimateInputTokens, splitIntoTokens } from '../../src/model/emulator/tokens.ts';
 import type { ReplyBlock, WireBlock, WireMessage } from '../../src/model/emulator/types.ts';
 import { parseCountTokensRequest, parseMessagesRequest, type ValidationOptions } from '../../src/model/emulator/validate.ts';
+import { planContext as context } from './plan-context.ts';
 
 describe('splitIntoTokens', () => {
   it('gives back the text exactly, in small well-formed pieces', () => {
@@ -34,16 +35,6 @@ describe('estimateInputTokens', () => {
     expect(estimateInputTokens({ messages: [{ role: 'user', content: 'abcdefghi' }] })).toBe(3);
     expect(estimateInputTokens({ system: 'abcd', messages: [{ role: 'user', content: 'abcd' }] })).toBe(2);
   });
-});
-
-const context = (maxTokens: number): PlanContext => ({
-  model: 'm',
-  maxTokens,
-  stopSequences: [],
-  inputTokens: 10,
-  messageId: 'msg_test',
-  newToolUseId: () => 'toolu_test',
-  sign: (thinking) => `signed:${thinking}`,
 });
 
 const blockArbitrary: fc.Arbitrary<ReplyBlock> = fc.oneof(

@@ -4,8 +4,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { ApiRequestError } from '../../src/model/emulator/errors.ts';
 import { AnthropicEmulator, type ReplyBlock, type ReplyTurn, type WebSearchResult } from '../../src/model/emulator/index.ts';
-import { planReply, type PlanContext } from '../../src/model/emulator/reply-plan.ts';
+import { planReply } from '../../src/model/emulator/reply-plan.ts';
 import { parseMessagesRequest } from '../../src/model/emulator/validate.ts';
+import { planContext as context } from './plan-context.ts';
 import { parseSse, rejection, type SseEvent } from './wire.ts';
 
 // Server tool blocks (the API runs the tool itself and the reply goes on), through the real SDK.
@@ -202,16 +203,6 @@ describe('server tool blocks through the SDK', () => {
 });
 
 describe('server tool blocks in the plan', () => {
-  const context = (maxTokens: number): PlanContext => ({
-    model: 'm',
-    maxTokens,
-    stopSequences: [],
-    inputTokens: 10,
-    messageId: 'msg_test',
-    newToolUseId: () => 'toolu_test',
-    sign: (thinking) => `signed:${thinking}`,
-  });
-
   const blockArbitrary: fc.Arbitrary<ReplyBlock> = fc.oneof(
     fc.record({ type: fc.constant('text' as const), text: fc.string({ minLength: 1, maxLength: 40 }) }),
     fc.record({ type: fc.constant('tool_use' as const), name: fc.constant('t'), input: fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 10 })) }),
