@@ -7,25 +7,27 @@ import { errorsInterceptor } from './rpc/errors.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
 import { listen, type Listener } from './server/listener.ts';
-import { ClientToolWaiter } from './engine/client-tool-waiter.ts';
-import { ConversationQueue } from './engine/conversation-queue.ts';
+import { ClaimLoop } from './engine/claim-loop.ts';
+import { ConversationEngine } from './engine/conversation-engine.ts';
 import { EventHub } from './engine/event-hub.ts';
-import { PromptRunner } from './engine/prompt-runner.ts';
+import { ClientToolWaiter } from './engine/prompt/client-tool-waiter.ts';
+import { PromptRunner } from './engine/prompt/prompt-runner.ts';
 import { modelEndpoint } from './model/model-endpoint.ts';
-import { ConversationStore } from './store/conversation-store.ts';
 import { startEmbeddedPostgres } from './store/embedded-postgres.ts';
 import { Notifications } from './store/notifications.ts';
 import { migrate, openOrm } from './store/orm.ts';
-import { PromptStore } from './store/prompt-store.ts';
+import { openStores, type Stores } from './store/stores.ts';
 import { builtinTools } from './tools/builtin/index.ts';
 import { closeToolSources, startMcpSources } from './tools/mcp/index.ts';
 import { ToolExecutor } from './tools/tool-executor.ts';
 
 export interface App {
   readonly logger: Logger;
-  readonly conversations: ConversationStore;
-  readonly prompts: PromptStore;
-  readonly queue: ConversationQueue;
+  /** The engine's API: what the RPC layer calls. */
+  readonly engine: ConversationEngine;
+  /** The stores, for tests that set up or check state below the engine. */
+  readonly stores: Stores;
+  readonly claimLoop: ClaimLoop;
   readonly hub: EventHub;
   /** Binds the port; resolves with the port actually bound. */
   listen(): Promise<number>;
@@ -69,8 +71,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cleanup.push(() => orm.close());
     await migrate(orm, databaseUrl);
 
-    const conversations = new ConversationStore(orm);
-    const prompts = new PromptStore(orm);
+    const stores = await openStores(orm, options.onQuery);
     const notifications = new Notifications(databaseUrl, logger);
     cleanup.push(() => notifications.close());
     await notifications.start();
@@ -90,7 +91,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     const hub = new EventHub(
       notifications,
-      (conversationId, afterSeq, limit) => conversations.eventsAfter(conversationId, afterSeq, limit),
+      (conversationId, afterSeq, limit) => stores.snapshots.eventsAfter(conversationId, afterSeq, limit),
       { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation },
       logger,
     );
@@ -101,16 +102,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cleanup.push(() => closeToolSources(mcpSources));
     const tools = new ToolExecutor(options.tools ?? builtinTools(), { sources: mcpSources, logger });
     const runner = new PromptRunner({
-      store: prompts,
-      conversations,
+      conversations: stores.conversations,
+      snapshots: stores.snapshots,
+      replies: stores.replies,
+      clientCalls: stores.clientCalls,
       anthropic,
       tools,
-      clientTools: new ClientToolWaiter(prompts, notifications, { timeoutMs: config.clientToolTimeoutMs }),
+      clientTools: new ClientToolWaiter(stores.clientCalls, notifications, { timeoutMs: config.clientToolTimeoutMs }),
       logger,
       options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs, databaseRetryMs: config.leaseMs, maxBlocksPerMessage: config.maxBlocksPerMessage },
     });
-    const queue = new ConversationQueue(
-      prompts,
+    const claimLoop = new ClaimLoop(
+      stores.queue,
       notifications,
       runner.run,
       {
@@ -121,23 +124,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       },
       logger,
     );
-    queue.start();
-    cleanup.push(() => queue.stop());
+    claimLoop.start();
+    cleanup.push(() => claimLoop.stop());
+    const engine = new ConversationEngine({
+      ...stores,
+      claimLoop,
+      hub,
+      logger,
+      maxQueuedPerConversation: config.maxQueuedPerConversation,
+    });
 
     const handler = httpHandler({
       routes: routes({
-        conversations,
-        prompts,
+        engine,
         settings: {
           defaultModel: config.defaultModel,
           defaultMaxTokens: config.defaultMaxTokens,
           // Tools of an MCP server that is down right now stay valid choices.
           isKnownTool: (name) => tools.mayOffer(name),
         },
-        maxQueuedPerConversation: config.maxQueuedPerConversation,
         maxMessageChars: config.maxMessageChars,
-        cancelLocal: (messageId) => queue.cancelLocal(messageId),
-        hub,
         heartbeatMs: config.heartbeatMs,
       }),
       // Errors outermost: a failure before the deadline is mapped as always; one after it, when
@@ -151,9 +157,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     let listener: Listener | null = null;
     return {
       logger,
-      conversations,
-      prompts,
-      queue,
+      engine,
+      stores,
+      claimLoop,
       hub,
       async listen() {
         listener = await listen(handler, config.host, config.port);
@@ -161,7 +167,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         return listener.port;
       },
       async close() {
-        await queue.stop(config.shutdownGraceMs);
+        await claimLoop.stop(config.shutdownGraceMs);
         // Subscribers watched the last prompts finish; now their streams end with a status.
         hub.shutDown();
         await listener?.close(STREAM_DRAIN_MS);

@@ -1,15 +1,18 @@
 import type { Logger } from '../logger.ts';
+import { reviveEvent, type SequencedEvent } from '../domain/events.ts';
 import { EVENTS_CHANNEL } from '../store/channels.ts';
-import { reviveEvent, type EventNotice, type SequencedEvent } from '../store/events.ts';
+import type { EventNotice } from '../store/event-log.ts';
 import type { Notifications } from '../store/notifications.ts';
 
 /** Reads stored events; the hub falls back to it whenever a notification cannot be used as is. */
 export type ReadEvents = (conversationId: string, afterSeq: number, limit: number) => Promise<SequencedEvent[]>;
 
 export class SubscriberOverflow extends Error {
+  readonly limit: number;
   constructor(limit: number) {
     super(`the subscriber fell more than ${limit} events behind`);
     this.name = 'SubscriberOverflow';
+    this.limit = limit;
   }
 }
 

@@ -19,7 +19,7 @@ import type {
   ConversationSettings,
   MessageRecord,
   MessageStatus as DomainStatus,
-} from '../store/records.ts';
+} from '../domain/records.ts';
 
 const STATUS: Record<DomainStatus, MessageStatus> = {
   queued: MessageStatus.QUEUED,

@@ -1,11 +1,10 @@
-// Store events ⇄ SubscribeResponse. Pure mapping.
+// Domain events ⇄ SubscribeResponse. Pure mapping.
 import { create, type JsonObject, type MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { SubscribeResponseSchema, type SubscribeResponse } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { ToolKind } from '../../gen/parley/v1/event_pb.ts';
-import type { ConversationSnapshot } from '../store/conversation-store.ts';
-import type { ConversationEvent, SequencedEvent } from '../store/events.ts';
-import type { Usage } from '../store/records.ts';
+import type { ConversationEvent, SequencedEvent } from '../domain/events.ts';
+import type { ConversationSnapshot, Usage } from '../domain/records.ts';
 import { blockToProto, conversationToProto, messageToProto } from './convert.ts';
 
 type Event = MessageInitShape<typeof SubscribeResponseSchema>['event'];

@@ -2,8 +2,8 @@
 // caller can fix the request without reading the server's logs.
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { ConversationSettings as ProtoSettings } from '../../gen/parley/v1/conversation_pb.ts';
-import { isUuid } from '../store/ids.ts';
-import type { ClientToolDefinition, ConversationSettings } from '../store/records.ts';
+import { isUuid } from '../domain/ids.ts';
+import type { ClientToolDefinition, ConversationSettings } from '../domain/records.ts';
 
 export const LIMITS = {
   titleLength: 200,

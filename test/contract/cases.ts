@@ -4,10 +4,12 @@ import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
 import { Code } from '@connectrpc/connect';
 import { expect } from 'vitest';
 import type { ConversationStore } from '../../src/store/conversation-store.ts';
+import type { SnapshotStore } from '../../src/store/snapshot-store.ts';
 import type { CallResult, RpcClient } from '../support/clients.ts';
 
 export interface Fixtures {
   conversations: ConversationStore;
+  snapshots: SnapshotStore;
   /** A conversation that exists, created for this case. */
   conversationId(): Promise<string>;
   /** Number of conversations stored, to show a rejected call wrote nothing. */
@@ -260,7 +262,7 @@ export const contractCases: Record<string, ContractCase[]> = {
       async run(client, fixtures) {
         const conversationId = await fixtures.conversationId();
         expectError(await client.unary('SendMessage', { conversationId, text: '  ' }), Code.InvalidArgument, 'text');
-        expect(await fixtures.conversations.messages('default', conversationId)).toEqual([]);
+        expect(await fixtures.snapshots.messages('default', conversationId)).toEqual([]);
       },
     },
     {

@@ -9,9 +9,10 @@ let fixtures: Fixtures;
 
 beforeAll(async () => {
   server = await startTestApp();
-  const conversations = server.app.conversations;
+  const { conversations, snapshots } = server.app.stores;
   fixtures = {
     conversations,
+    snapshots,
     conversationId: async () => (await conversations.create('default', { title: 'fixture', settings: defaultSettings() })).id,
     countConversations: async () => {
       let count = 0;

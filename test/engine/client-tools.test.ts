@@ -150,7 +150,7 @@ describe('client tools', () => {
     const toolUseId = waiting.flatMap((m) => m.blocks ?? []).find((b) => b.toolUse)!.toolUse!.id as string;
     // The block shows as soon as it starts streaming; the wait itself begins once the call's
     // row is stored. Stopping the instance before that gives the prompt back instead.
-    await untilAwaiting(first.app.prompts, toolUseId);
+    await untilAwaiting(first.app.stores.clientCalls, toolUseId);
     firstClient.close();
     await first.app.close(); // the instance goes away while the call waits
 
@@ -176,9 +176,9 @@ describe('client tools', () => {
   });
 });
 
-async function untilAwaiting(prompts: TestApp['app']['prompts'], toolUseId: string): Promise<void> {
+async function untilAwaiting(clientCalls: TestApp['app']['stores']['clientCalls'], toolUseId: string): Promise<void> {
   for (const start = Date.now(); Date.now() - start < 10_000; ) {
-    const [call] = await prompts.clientCalls([toolUseId]);
+    const [call] = await clientCalls.states([toolUseId]);
     if (call?.status === 'awaiting') return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }

@@ -8,7 +8,7 @@ import {
   validateRequest,
   type HistoryInput,
 } from '../../src/engine/history/index.ts';
-import type { BlockContent, ConversationSettings, MessageRecord, MessageStatus } from '../../src/store/records.ts';
+import type { BlockContent, ConversationSettings, MessageRecord, MessageStatus } from '../../src/domain/records.ts';
 
 const T0 = new Date('2026-01-01T00:00:00Z');
 

@@ -9,7 +9,7 @@ import type { MessageCreateParamsBase, Tool } from '@anthropic-ai/sdk/resources/
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildHistory, MISSING_TOOL_RESULT_TEXT, validateRequest, type HistoryInput } from '../../src/engine/history/index.ts';
-import type { BlockContent, ConversationSettings, MessageRecord, MessageStatus } from '../../src/store/records.ts';
+import type { BlockContent, ConversationSettings, MessageRecord, MessageStatus } from '../../src/domain/records.ts';
 
 const RUNS = 400;
 

@@ -1,11 +1,11 @@
-// PromptStore.writeBlocks is one SQL statement (fence, block upsert, seq bump, event rows and the
+// ReplyStore.writeBlocks is one SQL statement (fence, block upsert, seq bump, event rows and the
 // notification). Checked here on the real database: a write fenced out by a newer attempt changes
 // nothing and notifies nobody; a write after other events continues their seqs without a gap,
 // and its notification carries exactly its events.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENTS_CHANNEL } from '../../src/store/channels.ts';
-import type { EventNotice } from '../../src/store/events.ts';
+import type { EventNotice } from '../../src/store/event-log.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, textOf } from '../support/conversation.ts';
@@ -38,6 +38,12 @@ async function seqs(conversationId: string): Promise<number[]> {
   return rows.map((row) => Number(row.seq));
 }
 
+async function claimOne(queue: TestApp['app']['stores']['queue']) {
+  const result = await queue.claimNext(60_000);
+  if (result.kind !== 'claimed') throw new Error(`nothing claimed: ${result.kind}`);
+  return result.claim;
+}
+
 async function until(check: () => boolean, ms = 5_000): Promise<void> {
   for (const start = Date.now(); !check(); ) {
     if (Date.now() - start > ms) throw new Error('timed out');
@@ -50,17 +56,17 @@ describe('one-statement reply writes', () => {
     const api = conversationApi(client);
     const id = await api.create();
     await api.send(id, 'a question');
-    const prompts = server.app.prompts;
-    const claim = (await prompts.claimNext(60_000))!;
+    const { queue, replies } = server.app.stores;
+    const claim = await claimOne(queue);
     expect(claim.conversationId).toBe(id);
-    const reply = (await prompts.startReply(claim, 'claude-test'))!;
+    const reply = (await replies.startReply(claim, 'claude-test'))!;
     const text = { type: 'text' as const, text: 'partial' };
     const started = { type: 'block_started' as const, messageId: reply.id, index: 0, block: text };
 
     const before = await seqs(id);
     const noticesBefore = notices.length;
     const stale = { ...claim, attempt: claim.attempt - 1 };
-    expect(await prompts.writeBlocks(stale, reply.id, [{ position: 0, content: text }], [started])).toBe(false);
+    expect(await replies.writeBlocks(stale, reply.id, [{ position: 0, content: text }], [started])).toBe(false);
     expect(await seqs(id)).toEqual(before);
     const { rows: blocks } = await listener.query('select 1 from block where message_id = $1', [reply.id]);
     expect(blocks).toEqual([]);
@@ -68,7 +74,7 @@ describe('one-statement reply writes', () => {
     // Another writer moves the conversation's seq on first (an UpdateConversation event).
     expect((await client.unary('UpdateConversation', { conversationId: id, title: 'renamed' })).ok).toBe(true);
     const delta = { type: 'block_delta' as const, messageId: reply.id, index: 0, delta: { kind: 'text' as const, value: ' and more' } };
-    expect(await prompts.writeBlocks(claim, reply.id, [{ position: 0, content: { ...text, text: 'partial and more' } }], [started, delta])).toBe(true);
+    expect(await replies.writeBlocks(claim, reply.id, [{ position: 0, content: { ...text, text: 'partial and more' } }], [started, delta])).toBe(true);
 
     const after = await seqs(id);
     expect(after).toEqual(Array.from({ length: after.length }, (_, i) => i + 1));
@@ -91,21 +97,21 @@ describe('one-statement reply writes', () => {
     const api = conversationApi(client);
     const id = await api.create();
     await api.send(id, 'another question');
-    const prompts = server.app.prompts;
-    const claim = (await prompts.claimNext(60_000))!;
-    const reply = (await prompts.startReply(claim, 'claude-test'))!;
+    const { queue, replies } = server.app.stores;
+    const claim = await claimOne(queue);
+    const reply = (await replies.startReply(claim, 'claude-test'))!;
     const start = { type: 'text' as const, text: 'It ' };
     const delta = (value: string) => ({ type: 'block_delta' as const, messageId: reply.id, index: 0, delta: { kind: 'text' as const, value } });
-    expect(await prompts.writeBlocks(claim, reply.id, [{ position: 0, content: start, streaming: true }], [
+    expect(await replies.writeBlocks(claim, reply.id, [{ position: 0, content: start, streaming: true }], [
       { type: 'block_started', messageId: reply.id, index: 0, block: start },
     ])).toBe(true);
-    expect(await prompts.writeBlocks(claim, reply.id, [], [delta('was a '), delta('dark and')])).toBe(true);
+    expect(await replies.writeBlocks(claim, reply.id, [], [delta('was a '), delta('dark and')])).toBe(true);
     const row = async () =>
       (await listener.query<{ text: string; streamed_after: string | null }>(`select content->>'text' as text, streamed_after from block where message_id = $1`, [reply.id])).rows;
     expect((await row())[0]!.text).toBe('It ');
     // The attempt dies here: nothing renews its lease.
     await listener.query(`update message set lease_expires_at = now() - interval '1 second' where id = $1`, [claim.messageId]);
-    expect(await prompts.recoverExpiredLeases(3)).toBe(1);
+    expect(await queue.recoverExpiredLeases(3)).toBe(1);
     expect(await row()).toEqual([{ text: 'It was a dark and', streamed_after: null }]);
     const stored = (await api.messages(id)).find((m) => m.id === reply.id)!;
     expect([stored.status, textOf(stored)]).toEqual(['MESSAGE_STATUS_FAILED', 'It was a dark and']);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
-import type { ConversationSettings } from '../../src/store/records.ts';
+import type { ConversationSettings } from '../../src/domain/records.ts';
 
 const settings: ConversationSettings = {
   model: 'claude-sonnet-5-5',
@@ -29,15 +29,15 @@ describe('ListConversations', () => {
   it('walks every conversation exactly once while new ones are created between pages', async () => {
     const owner = 'pager';
     const existing: string[] = [];
-    for (let i = 0; i < 7; i++) existing.push((await server.app.conversations.create(owner, { title: `c${i}`, settings })).id);
+    for (let i = 0; i < 7; i++) existing.push((await server.app.stores.conversations.create(owner, { title: `c${i}`, settings })).id);
 
     const seen: string[] = [];
     let after: string | null = null;
     do {
-      const page = await server.app.conversations.list(owner, 3, after);
+      const page = await server.app.stores.conversations.list(owner, 3, after);
       seen.push(...page.conversations.map((c) => c.id));
       // Someone creates a conversation while this client is paging.
-      await server.app.conversations.create(owner, { title: 'inserted', settings });
+      await server.app.stores.conversations.create(owner, { title: 'inserted', settings });
       after = page.nextAfterId;
     } while (after);
 
@@ -45,11 +45,11 @@ describe('ListConversations', () => {
   });
 
   it('keeps owners apart', async () => {
-    const mine = await server.app.conversations.create('alice', { title: 'mine', settings });
-    expect(await server.app.conversations.get('bob', mine.id)).toBeNull();
-    expect((await server.app.conversations.list('bob', 10, null)).conversations).toEqual([]);
-    expect(await server.app.conversations.delete('bob', mine.id)).toBe(false);
-    expect(await server.app.conversations.get('alice', mine.id)).not.toBeNull();
+    const mine = await server.app.stores.conversations.create('alice', { title: 'mine', settings });
+    expect(await server.app.stores.conversations.get('bob', mine.id)).toBeNull();
+    expect((await server.app.stores.conversations.list('bob', 10, null)).conversations).toEqual([]);
+    expect(await server.app.stores.conversations.delete('bob', mine.id)).toBe(false);
+    expect(await server.app.stores.conversations.get('alice', mine.id)).not.toBeNull();
   });
 });
 

@@ -45,6 +45,22 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('keeps the RPC layer off the store: it calls the engine', () => {
+    const offenders = files
+      .filter(({ file }) => file.startsWith('rpc/'))
+      .filter(({ text }) => importsOf(text).some((i) => i.includes('/store/')))
+      .map(({ file }) => file);
+    expect(offenders).toEqual([]);
+  });
+
+  it('keeps the domain free of every other layer: plain data and pure functions', () => {
+    const offenders = files
+      .filter(({ file }) => file.startsWith('domain/'))
+      .filter(({ text }) => importsOf(text).some((i) => i.startsWith('..') || (!i.startsWith('./') && !i.startsWith('node:'))))
+      .map(({ file }) => file);
+    expect(offenders).toEqual([]);
+  });
+
   it('imports generated code only from the RPC layer and the client library', () => {
     const offenders = files
       .filter(({ file }) => !file.startsWith('rpc/') && !file.startsWith('client/'))

@@ -37,7 +37,7 @@
  */
 
 import type { MessageCreateParamsBase, TextBlockParam, Tool } from '@anthropic-ai/sdk/resources/messages';
-import type { ConversationSettings, MessageRecord } from '../../store/records.ts';
+import type { ConversationSettings, MessageRecord } from '../../domain/records.ts';
 import { placeCacheBreakpoints } from './cache-breakpoints.ts';
 import { HistoryInputError } from './history-input-error.ts';
 import { mergeTurns, pairToolResults } from './pair-tool-results.ts';

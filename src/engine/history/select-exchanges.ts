@@ -1,7 +1,7 @@
 // Which stored messages reach the model. The rule is documented at the top of build-history.ts;
 // this module is its only implementation.
 
-import type { MessageRecord } from '../../store/records.ts';
+import type { MessageRecord } from '../../domain/records.ts';
 import { HistoryInputError } from './history-input-error.ts';
 
 /** A user message and the one assistant message that answers it in the history (if any). */

@@ -2,7 +2,7 @@
 // must never see happens here (blank text, thinking when it is off, unsigned thinking); the
 // shape of the conversation (pairing, alternation) is repaired later in pair-tool-results.ts.
 
-import type { BlockContent, MessageRecord } from '../../store/records.ts';
+import type { BlockContent, MessageRecord } from '../../domain/records.ts';
 import { isBlank, type HistoryBlock, type Turn, type TurnRole } from './turn.ts';
 
 /** Shown to the model for a tool_use whose result was never stored. */

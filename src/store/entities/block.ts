@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import type { BlockContent } from '../records.ts';
+import type { BlockContent } from '../../domain/records.ts';
 import { MessageEntity } from './message.ts';
 
 export const BlockEntity = defineEntity({

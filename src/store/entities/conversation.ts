@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import type { ConversationSettings } from '../records.ts';
+import type { ConversationSettings } from '../../domain/records.ts';
 
 export const ConversationEntity = defineEntity({
   name: 'Conversation',

@@ -1,5 +1,5 @@
 import { defineEntity, p } from '@mikro-orm/core';
-import type { MessageError, MessageStatus, Role, Usage } from '../records.ts';
+import type { MessageError, MessageStatus, Role, Usage } from '../../domain/records.ts';
 import { ConversationEntity } from './conversation.ts';
 
 export const MessageEntity = defineEntity({

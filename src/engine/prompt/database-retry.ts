@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import { isDatabaseUnavailable } from '../../store/database-unavailable.ts';
 
 /**
  * Runs `work` until it gets through, for as long as the database is unreachable and at most

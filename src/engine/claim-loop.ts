@@ -1,9 +1,11 @@
+import type { Claim } from '../domain/records.ts';
 import type { Logger } from '../logger.ts';
-import type { Notifications } from '../store/notifications.ts';
 import { CANCEL_CHANNEL, QUEUE_CHANNEL } from '../store/channels.ts';
-import type { Claim, PromptStore } from '../store/prompt-store.ts';
+import type { Notifications } from '../store/notifications.ts';
+import type { QueueStore } from '../store/queue-store.ts';
+import { PromptStopped, type StopCause } from './prompt/prompt-stopped.ts';
 
-export interface QueueOptions {
+export interface ClaimLoopOptions {
   /** Prompts this instance runs at once. */
   concurrency: number;
   /** How long a claim holds without renewal. Renewed every third of it. */
@@ -12,18 +14,6 @@ export interface QueueOptions {
   pollMs: number;
   /** Attempts per user message before lease recovery fails it. */
   maxAttempts: number;
-}
-
-/** Why a running prompt's signal was aborted. */
-export type StopReason = 'cancelled' | 'lease_lost' | 'shutdown';
-
-export class PromptStopped extends Error {
-  readonly reason: StopReason;
-  constructor(reason: StopReason) {
-    super(`prompt stopped: ${reason}`);
-    this.name = 'PromptStopped';
-    this.reason = reason;
-  }
 }
 
 /** Runs one claimed prompt to its end. Must not throw; reads `signal.reason` when aborted. */
@@ -36,15 +26,18 @@ interface Running {
 }
 
 /**
- * Hands queued user messages to the prompt runner: one active prompt per conversation across
- * every instance, oldest first, at most `concurrency` at once here. Woken at once by NOTIFY when
- * work arrives or a prompt ends anywhere; a slow poll covers lost notifications.
+ * The claim loop: takes queued user messages from the queue (the `message` table) and hands
+ * them to the prompt runner: one active prompt per conversation across every instance, oldest
+ * first, at most `concurrency` at once here. Woken at once by NOTIFY when work arrives or a
+ * prompt ends anywhere; a slow poll covers lost notifications. It also holds the running
+ * prompts' leases, recovers expired ones, and is the one place a running prompt is stopped:
+ * a cancel (by notification or seen at lease renewal), a lost lease, or shutdown.
  */
-export class ConversationQueue {
-  readonly #store: PromptStore;
+export class ClaimLoop {
+  readonly #store: QueueStore;
   readonly #notifications: Notifications;
   readonly #run: RunPrompt;
-  readonly #options: QueueOptions;
+  readonly #options: ClaimLoopOptions;
   readonly #logger: Logger;
   readonly #running = new Map<string, Running>();
   readonly #unsubscribe: Array<() => void> = [];
@@ -53,17 +46,12 @@ export class ConversationQueue {
   #drainAgain = false;
   #stopped = true;
 
-  constructor(store: PromptStore, notifications: Notifications, run: RunPrompt, options: QueueOptions, logger: Logger) {
+  constructor(store: QueueStore, notifications: Notifications, run: RunPrompt, options: ClaimLoopOptions, logger: Logger) {
     this.#store = store;
     this.#notifications = notifications;
     this.#run = run;
     this.#options = options;
     this.#logger = logger;
-  }
-
-  /** Number of prompts running on this instance. */
-  get activeCount(): number {
-    return this.#running.size;
   }
 
   start(): void {
@@ -98,9 +86,12 @@ export class ConversationQueue {
     });
   }
 
-  /** Stops a prompt running on this instance, if it is here. */
-  cancelLocal(messageId: string): boolean {
-    return this.#abort(messageId, 'cancelled');
+  /**
+   * Stops a prompt cancelled through this instance at once, if it runs here. The notification
+   * the cancel sent reaches every instance too (this one included); this only saves its trip.
+   */
+  cancelLocal(messageId: string): void {
+    this.#abort(messageId, 'cancelled');
   }
 
   /**
@@ -123,19 +114,16 @@ export class ConversationQueue {
 
   async #drain(): Promise<void> {
     while (!this.#stopped && this.#running.size < this.#options.concurrency) {
-      let claim: Claim | null;
+      let result: Awaited<ReturnType<QueueStore['claimNext']>>;
       try {
-        claim = await this.#store.claimNext(this.#options.leaseMs);
+        result = await this.#store.claimNext(this.#options.leaseMs);
       } catch (error) {
-        if (!isUniqueViolation(error)) {
-          this.#logger.warn('claiming from the queue failed; the poll will try again', { error });
-          return;
-        }
-        // Another instance activated this conversation in the same instant; the index said no.
-        continue;
+        this.#logger.warn('claiming from the queue failed; the poll will try again', { error });
+        return;
       }
-      if (!claim) return;
-      this.#launch(claim);
+      if (result.kind === 'empty') return;
+      // contended: another instance took this one in the same instant; look again.
+      if (result.kind === 'claimed') this.#launch(result.claim);
     }
   }
 
@@ -150,11 +138,10 @@ export class ConversationQueue {
     this.#running.set(claim.messageId, { claim, controller, done });
   }
 
-  #abort(messageId: string, reason: StopReason): boolean {
+  #abort(messageId: string, cause: StopCause): void {
     const running = this.#running.get(messageId);
-    if (!running || running.controller.signal.aborted) return false;
-    running.controller.abort(new PromptStopped(reason));
-    return true;
+    if (!running || running.controller.signal.aborted) return;
+    running.controller.abort(new PromptStopped(cause));
   }
 
   async #renew(): Promise<void> {
@@ -180,8 +167,4 @@ export class ConversationQueue {
     }
     this.wake();
   }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && (error as { code: unknown }).code === '23505';
 }

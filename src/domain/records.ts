@@ -1,5 +1,5 @@
-// Plain data as the store reads and writes it. The engine and the RPC layer work with these
-// shapes; MikroORM entities stay inside src/store.
+// The plain shapes every layer shares: the store reads and writes them, the engine works on
+// them, the RPC layer maps them to protobuf. MikroORM entities never leave src/store.
 
 /** Lifecycle status of a message. See docs/engine.md for the transitions. */
 export type MessageStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
@@ -83,4 +83,41 @@ export interface MessageRecord {
   updatedAt: Date;
   startedAt: Date | null;
   endedAt: Date | null;
+}
+
+/** A user message claimed by an instance: the fence for every write of its prompt. */
+export interface Claim {
+  ownerId: string;
+  conversationId: string;
+  messageId: string;
+  attempt: number;
+}
+
+/** A client tool call still waiting for the calling service's answer. */
+export interface AwaitingClientCall {
+  messageId: string;
+  toolUseId: string;
+  name: string;
+  input: Record<string, unknown>;
+  deadline: Date;
+}
+
+/** The state of one client tool call, as the prompt waiting for it reads it. */
+export interface ClientCallState {
+  toolUseId: string;
+  status: 'awaiting' | 'answered' | 'timed_out';
+  deadline: Date;
+  content: string | null;
+  isError: boolean;
+  createdAt: Date;
+  answeredAt: Date | null;
+}
+
+/** A conversation whole, as of one event: what a subscription starts from. */
+export interface ConversationSnapshot {
+  conversation: ConversationRecord;
+  messages: MessageRecord[];
+  awaitingClient: AwaitingClientCall[];
+  /** The seq of the last event this state reflects. */
+  seq: number;
 }

@@ -1,8 +1,10 @@
-import { TOOL_RESULT_CHANNEL } from '../store/channels.ts';
-import type { Notifications } from '../store/notifications.ts';
-import type { Claim, ClientCallState, PromptStore } from '../store/prompt-store.ts';
-import type { ToolOutcome } from '../tools/types.ts';
-import { PromptStopped } from './conversation-queue.ts';
+import { clientToolResults } from '../../domain/message-errors.ts';
+import type { Claim, ClientCallState } from '../../domain/records.ts';
+import { TOOL_RESULT_CHANNEL } from '../../store/channels.ts';
+import type { ClientCallStore } from '../../store/client-call-store.ts';
+import type { Notifications } from '../../store/notifications.ts';
+import type { ToolOutcome } from '../../tools/types.ts';
+import { PromptStopped } from './prompt-stopped.ts';
 
 /** Re-reads call states this often even without a notification (one may be lost). */
 const SAFETY_POLL_MS = 2_000;
@@ -13,11 +15,11 @@ const SAFETY_POLL_MS = 2_000;
  * up the same calls, deadlines included.
  */
 export class ClientToolWaiter {
-  readonly #store: PromptStore;
+  readonly #store: ClientCallStore;
   readonly #notifications: Notifications;
   readonly #timeoutMs: number;
 
-  constructor(store: PromptStore, notifications: Notifications, options: { timeoutMs: number }) {
+  constructor(store: ClientCallStore, notifications: Notifications, options: { timeoutMs: number }) {
     this.#store = store;
     this.#notifications = notifications;
     this.#timeoutMs = options.timeoutMs;
@@ -36,7 +38,7 @@ export class ClientToolWaiter {
       if (ids.includes(toolUseId)) wake();
     });
     try {
-      let states = await this.#store.openClientCalls(claim, replyId, calls, this.#timeoutMs);
+      let states = await this.#store.open(claim, replyId, calls, this.#timeoutMs);
       if (!states) throw new PromptStopped('lease_lost');
       for (;;) {
         if (states.every((state) => state.status !== 'awaiting')) return ids.map((id) => outcomeOf(states!.find((s) => s.toolUseId === id)));
@@ -53,7 +55,7 @@ export class ClientToolWaiter {
           }
         });
         signal.throwIfAborted();
-        states = await this.#store.clientCalls(ids);
+        states = await this.#store.states(ids);
       }
     } finally {
       unsubscribe();
@@ -62,11 +64,11 @@ export class ClientToolWaiter {
 }
 
 function outcomeOf(state: ClientCallState | undefined): ToolOutcome {
-  if (!state) return { content: 'The client tool call was lost.', isError: true, durationMs: 0 };
+  if (!state) return { content: clientToolResults.lost(), isError: true, durationMs: 0 };
   const durationMs = Math.max(0, (state.answeredAt ?? new Date()).getTime() - state.createdAt.getTime());
   if (state.status === 'timed_out') {
     const seconds = Math.round((state.deadline.getTime() - state.createdAt.getTime()) / 1000);
-    return { content: `The client did not answer this tool call within ${seconds} seconds.`, isError: true, durationMs };
+    return { content: clientToolResults.timedOut(seconds), isError: true, durationMs };
   }
   return { content: state.content ?? '', isError: state.isError, durationMs };
 }

@@ -1,0 +1,61 @@
+// Every reason a message can end failed or cancelled with: the `code` a program switches on and
+// the sentence a user reads. Stores and the engine take them from here, never write their own.
+import type { MessageError } from './records.ts';
+
+export const messageErrors = {
+  cancelled: (): MessageError => ({ code: 'cancelled', message: 'The prompt was cancelled.' }),
+  interrupted: (): MessageError => ({
+    code: 'interrupted',
+    message: 'The instance answering this message shut down; the message was queued again.',
+  }),
+  leaseExpired: (): MessageError => ({
+    code: 'lease_expired',
+    message: 'The instance answering this message stopped responding before it finished.',
+  }),
+  attemptsExhausted: (maxAttempts: number): MessageError => ({
+    code: 'attempts_exhausted',
+    message: `The message could not be answered after ${maxAttempts} attempts because the instances answering it stopped.`,
+  }),
+  refusal: (): MessageError => ({ code: 'refusal', message: 'Claude declined to answer this message.' }),
+  tooManyBlocks: (maxBlocks: number): MessageError => ({
+    code: 'too_many_blocks',
+    message: `Claude's answer reached the limit of ${maxBlocks} blocks (text, thinking, tool calls and tool results) one reply may hold, and was stopped there; ask for a shorter answer or fewer tool calls.`,
+  }),
+  modelStalled: (idleMs: number): MessageError => ({
+    code: 'model_stalled',
+    message: `The model stopped sending for ${Math.round(idleMs / 1000)} seconds in the middle of its answer; retry the message.`,
+  }),
+  modelUnreachable: (): MessageError => ({
+    code: 'model_unreachable',
+    message: 'Parley could not reach the model API, or the connection dropped while it answered.',
+  }),
+  modelOverloaded: (detail: string): MessageError => ({
+    code: 'model_overloaded',
+    message: `Claude is overloaded right now; retry the message in a moment${detail}.`,
+  }),
+  rateLimited: (detail: string): MessageError => ({
+    code: 'rate_limited',
+    message: `The model API is rate limiting requests; retry the message shortly${detail}.`,
+  }),
+  modelAuth: (): MessageError => ({
+    code: 'model_auth',
+    message: 'Parley could not authenticate with the model API; the operator must check ANTHROPIC_API_KEY.',
+  }),
+  invalidRequest: (detail: string): MessageError => ({ code: 'invalid_request', message: `The model API rejected the request${detail}.` }),
+  modelError: (detail: string): MessageError => ({
+    code: 'model_error',
+    message: `The model API failed while answering${detail}; retry the message.`,
+  }),
+  internal: (): MessageError => ({
+    code: 'internal',
+    message: 'Parley failed while answering this message; retry it, and tell the operator if it keeps failing.',
+  }),
+  /** A prompt that ended failed or cancelled without a reason of its own (it should not happen). */
+  ended: (status: string): MessageError => ({ code: status, message: `The prompt was ${status}.` }),
+} as const;
+
+/** What the model reads as the result of a client tool call that got no answer. */
+export const clientToolResults = {
+  lost: (): string => 'The client tool call was lost.',
+  timedOut: (seconds: number): string => `The client did not answer this tool call within ${seconds} seconds.`,
+} as const;

@@ -1,0 +1,43 @@
+// The one error type of the engine's API: a code the RPC layer maps to its status, and a
+// sentence for the caller. Every text a caller can get back from the engine is made here.
+import type { MessageStatus } from './records.ts';
+
+export type RequestErrorCode = 'not_found' | 'failed_precondition' | 'resource_exhausted' | 'unavailable';
+
+export class RequestError extends Error {
+  readonly code: RequestErrorCode;
+  constructor(code: RequestErrorCode, message: string) {
+    super(message);
+    this.name = 'RequestError';
+    this.code = code;
+  }
+}
+
+export const requestErrors = {
+  conversationNotFound: (id: string) => new RequestError('not_found', `conversation ${id} not found`),
+  conversationDeleted: (id: string) => new RequestError('not_found', `conversation ${id} was deleted`),
+  userMessageNotFound: (id: string) => new RequestError('not_found', `user message ${id} not found in this conversation`),
+  wrongStatus: (id: string, status: MessageStatus, verb: 'cancelled' | 'retried') =>
+    new RequestError('failed_precondition', `message ${id} is ${status} and cannot be ${verb}`),
+  queueFull: (conversationId: string, limit: number) =>
+    new RequestError('resource_exhausted', `conversation ${conversationId} already has ${limit} messages waiting; wait for some to be answered`),
+  requestIdReused: (requestId: string, messageId: string) =>
+    new RequestError('failed_precondition', `request_id "${requestId}" was already used for message ${messageId} with different text`),
+  toolCallNotFound: (toolUseId: string, conversationId: string) =>
+    new RequestError('not_found', `no client tool call ${toolUseId} in conversation ${conversationId}`),
+  toolCallClosed: (toolUseId: string, status: 'answered' | 'timed_out') =>
+    new RequestError(
+      'failed_precondition',
+      `client tool call ${toolUseId} ${status === 'answered' ? 'was already answered' : 'timed out and was answered with an error'}`,
+    ),
+  subscriberOverflow: (limit: number) =>
+    new RequestError('resource_exhausted', `the subscriber fell more than ${limit} events behind; resubscribe with after_seq to continue`),
+  subscriberLimit: (conversationId: string, limit: number) =>
+    new RequestError(
+      'resource_exhausted',
+      `conversation ${conversationId} already has ${limit} open subscriptions on this instance, the most it may have; close one, or retry later`,
+    ),
+  // No `;` or `:`, which grpc-js would show percent-encoded.
+  shuttingDown: () => new RequestError('unavailable', 'the server is shutting down. Subscribe again with after_seq to continue'),
+  databaseUnavailable: () => new RequestError('unavailable', 'the database is unreachable; retry shortly'),
+} as const;

@@ -1,0 +1,139 @@
+import type { ConversationRecord, MessageRecord } from '../domain/records.ts';
+import { RequestError, requestErrors } from '../domain/request-errors.ts';
+import type { Logger } from '../logger.ts';
+import type { ClientCallStore } from '../store/client-call-store.ts';
+import type { ConversationPage, ConversationPatch, ConversationStore, NewConversation } from '../store/conversation-store.ts';
+import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
+import type { QueueStore, TransitionResult } from '../store/queue-store.ts';
+import type { SnapshotStore } from '../store/snapshot-store.ts';
+import type { ClaimLoop } from './claim-loop.ts';
+import type { EventHub } from './event-hub.ts';
+import { subscribe, type SubscribeRequest, type SubscriptionItem } from './subscribe.ts';
+
+export interface ConversationEngineDeps {
+  conversations: ConversationStore;
+  snapshots: SnapshotStore;
+  queue: QueueStore;
+  clientCalls: ClientCallStore;
+  claimLoop: ClaimLoop;
+  hub: EventHub;
+  logger: Logger;
+  /** Queued plus running user messages a conversation may hold. */
+  maxQueuedPerConversation: number;
+}
+
+/**
+ * The engine's API: every operation a caller can ask for, on plain records. The RPC layer calls
+ * this and nothing below it. Every method takes the owner the request acts for; a conversation
+ * of another owner does not exist. Failures a caller can act on are RequestErrors (an
+ * unreachable database included); anything else is a bug.
+ */
+export class ConversationEngine {
+  readonly #deps: ConversationEngineDeps;
+
+  constructor(deps: ConversationEngineDeps) {
+    this.#deps = deps;
+  }
+
+  createConversation(ownerId: string, input: NewConversation): Promise<ConversationRecord> {
+    return this.#guard('createConversation', () => this.#deps.conversations.create(ownerId, input));
+  }
+
+  getConversation(ownerId: string, id: string): Promise<{ conversation: ConversationRecord; messages: MessageRecord[] }> {
+    return this.#guard('getConversation', async () => {
+      const conversation = await this.#deps.conversations.get(ownerId, id);
+      const messages = conversation && (await this.#deps.snapshots.messages(ownerId, id));
+      if (!conversation || !messages) throw requestErrors.conversationNotFound(id);
+      return { conversation, messages };
+    });
+  }
+
+  listConversations(ownerId: string, limit: number, afterId: string | null): Promise<ConversationPage> {
+    return this.#guard('listConversations', () => this.#deps.conversations.list(ownerId, limit, afterId));
+  }
+
+  updateConversation(ownerId: string, id: string, patch: ConversationPatch): Promise<ConversationRecord> {
+    return this.#guard('updateConversation', async () => (await this.#deps.conversations.update(ownerId, id, patch)) ?? notFound(id));
+  }
+
+  /** Deletes the conversation with everything in it; a prompt running in it stops. */
+  deleteConversation(ownerId: string, id: string): Promise<void> {
+    return this.#guard('deleteConversation', async () => {
+      if (!(await this.#deps.conversations.delete(ownerId, id))) notFound(id);
+    });
+  }
+
+  /** Queues a user message. With a request id, sending the same text again returns the first message. */
+  sendMessage(ownerId: string, conversationId: string, input: { text: string; requestId: string | null }): Promise<MessageRecord> {
+    return this.#guard('sendMessage', async () => {
+      const result = await this.#deps.queue.enqueue(ownerId, conversationId, { ...input, maxQueued: this.#deps.maxQueuedPerConversation });
+      switch (result.kind) {
+        case 'not_found':
+          return notFound(conversationId);
+        case 'queue_full':
+          throw requestErrors.queueFull(conversationId, result.limit);
+        case 'request_id_reused':
+          throw requestErrors.requestIdReused(input.requestId ?? '', result.message.id);
+        case 'queued':
+          return result.message;
+      }
+    });
+  }
+
+  /** Cancels a queued message at once, or stops its running prompt (which then ends cancelled). */
+  cancelPrompt(ownerId: string, conversationId: string, messageId: string): Promise<MessageRecord> {
+    return this.#guard('cancelPrompt', async () => {
+      const message = transitioned(await this.#deps.queue.cancel(ownerId, conversationId, messageId), messageId, 'cancelled');
+      this.#deps.claimLoop.cancelLocal(messageId);
+      return message;
+    });
+  }
+
+  /** Queues a failed or cancelled message again. */
+  retryMessage(ownerId: string, conversationId: string, messageId: string): Promise<MessageRecord> {
+    return this.#guard('retryMessage', async () => transitioned(await this.#deps.queue.requeue(ownerId, conversationId, messageId), messageId, 'retried'));
+  }
+
+  /** The calling service's answer to a client tool call. */
+  submitToolResult(ownerId: string, conversationId: string, toolUseId: string, result: { content: string; isError: boolean }): Promise<void> {
+    return this.#guard('submitToolResult', async () => {
+      const submitted = await this.#deps.clientCalls.submit(ownerId, conversationId, toolUseId, result);
+      if (submitted.kind === 'not_found') throw requestErrors.toolCallNotFound(toolUseId, conversationId);
+      if (submitted.kind === 'already') throw requestErrors.toolCallClosed(toolUseId, submitted.status);
+    });
+  }
+
+  /** A snapshot (or the events missed since `afterSeq`), then every event as it happens. */
+  async *subscribe(request: SubscribeRequest): AsyncGenerator<SubscriptionItem> {
+    try {
+      yield* subscribe(this.#deps.hub, this.#deps.snapshots, request);
+    } catch (error) {
+      throw this.#unavailable('subscribe', error);
+    }
+  }
+
+  async #guard<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw this.#unavailable(operation, error);
+    }
+  }
+
+  /** An unreachable database says nothing about the request: the caller may retry. */
+  #unavailable(operation: string, error: unknown): unknown {
+    if (error instanceof RequestError || !isDatabaseUnavailable(error)) return error;
+    this.#deps.logger.warn('request failed: database unreachable', { operation });
+    return requestErrors.databaseUnavailable();
+  }
+}
+
+function notFound(conversationId: string): never {
+  throw requestErrors.conversationNotFound(conversationId);
+}
+
+function transitioned(result: TransitionResult, messageId: string, verb: 'cancelled' | 'retried'): MessageRecord {
+  if (result.kind === 'not_found') throw requestErrors.userMessageNotFound(messageId);
+  if (result.kind === 'wrong_status') throw requestErrors.wrongStatus(messageId, result.status, verb);
+  return result.message;
+}

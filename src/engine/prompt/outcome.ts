@@ -1,0 +1,39 @@
+import type { Message as ApiMessage } from '@anthropic-ai/sdk/resources/messages';
+import type { PromptOutcome } from '../../domain/lifecycle.ts';
+import { messageErrors } from '../../domain/message-errors.ts';
+import type { Usage } from '../../domain/records.ts';
+import { describeModelFailure } from './model-errors.ts';
+import type { StopCause } from './prompt-stopped.ts';
+import { ReplyTooLong } from './reply-writer.ts';
+
+/**
+ * What a model call's stop reason means for the prompt: null to go round again (the model asked
+ * for tools and rounds are left), else how the prompt ends.
+ */
+export function outcomeOfStop(stopReason: ApiMessage['stop_reason'], lastRound: boolean, usage: Usage): PromptOutcome | null {
+  if (stopReason === 'tool_use') return lastRound ? { status: 'completed', error: null, stopReason: 'max_tool_rounds', usage } : null;
+  if (stopReason === 'refusal') return { status: 'failed', error: messageErrors.refusal(), stopReason, usage };
+  // end_turn, stop_sequence, max_tokens and pause_turn end the answer; so does a stop reason
+  // newer than this code, since the answer is there.
+  return { status: 'completed', error: null, stopReason, usage };
+}
+
+/** How a prompt ends that threw `error`, or was stopped (`cause`) by a cancel. */
+export function outcomeOfFailure(cause: StopCause | null, error: unknown, usage: Usage): PromptOutcome {
+  if (cause === 'cancelled') return { status: 'cancelled', error: messageErrors.cancelled(), stopReason: null, usage };
+  if (error instanceof ReplyTooLong) return { status: 'failed', error: messageErrors.tooManyBlocks(error.maxBlocks), stopReason: null, usage };
+  return { status: 'failed', error: describeModelFailure(error), stopReason: null, usage };
+}
+
+export function emptyUsage(): Usage {
+  return { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 };
+}
+
+export function addUsage(total: Usage, usage: ApiMessage['usage']): Usage {
+  return {
+    inputTokens: total.inputTokens + usage.input_tokens,
+    outputTokens: total.outputTokens + usage.output_tokens,
+    cacheCreationInputTokens: total.cacheCreationInputTokens + (usage.cache_creation_input_tokens ?? 0),
+    cacheReadInputTokens: total.cacheReadInputTokens + (usage.cache_read_input_tokens ?? 0),
+  };
+}

@@ -1,0 +1,173 @@
+import type Anthropic from '@anthropic-ai/sdk';
+import type { Tool } from '@anthropic-ai/sdk/resources/messages';
+import type { PromptOutcome } from '../../domain/lifecycle.ts';
+import type { Claim, ConversationSettings, MessageRecord, Usage } from '../../domain/records.ts';
+import type { Logger } from '../../logger.ts';
+import type { ClientCallStore } from '../../store/client-call-store.ts';
+import type { ConversationStore } from '../../store/conversation-store.ts';
+import { isDatabaseUnavailable } from '../../store/database-unavailable.ts';
+import type { ReplyStore } from '../../store/reply-store.ts';
+import type { SnapshotStore } from '../../store/snapshot-store.ts';
+import type { ToolExecutor } from '../../tools/tool-executor.ts';
+import { buildHistory, validateRequest } from '../history/index.ts';
+import type { ClientToolWaiter } from './client-tool-waiter.ts';
+import { retryWhileDatabaseUnavailable } from './database-retry.ts';
+import { callModel } from './model-call.ts';
+import { addUsage, emptyUsage, outcomeOfFailure, outcomeOfStop } from './outcome.ts';
+import { stopCauseOf } from './prompt-stopped.ts';
+import { ReplyWriter } from './reply-writer.ts';
+import { runToolRound, toolCallKind, type PromptTools } from './tool-round.ts';
+
+export interface PromptRunnerOptions {
+  /** Model calls that end in tool use, per prompt, before the prompt ends with `max_tool_rounds`. */
+  maxToolRounds: number;
+  /** How long text deltas gather before they are written and published together. */
+  deltaFlushMs: number;
+  /** A model stream that sends nothing (not even a ping) for this long is given up. */
+  modelIdleTimeoutMs: number;
+  /** Blocks one reply may hold over all its tool rounds; beyond it the prompt fails. */
+  maxBlocksPerMessage: number;
+  /**
+   * How long a prompt's final write (its outcome, or giving it back to the queue) is retried
+   * while the database is unreachable; past that, lease recovery takes over.
+   */
+  databaseRetryMs: number;
+}
+
+export interface PromptRunnerDeps {
+  conversations: ConversationStore;
+  snapshots: SnapshotStore;
+  replies: ReplyStore;
+  clientCalls: ClientCallStore;
+  anthropic: Anthropic;
+  tools: ToolExecutor;
+  clientTools: ClientToolWaiter;
+  logger: Logger;
+  options: PromptRunnerOptions;
+}
+
+/** What the attempt has done so far that its last write must know of. */
+interface Attempt {
+  replyId: string | null;
+  /** Summed over the model calls that finished. */
+  usage: Usage;
+}
+
+/**
+ * Answers one claimed user message, as docs/engine.md draws it: start the reply; then round
+ * after round run the tools the reply asks for, build the history, call the model and write
+ * what it streams; then record the outcome. Every write is fenced by the claim; losing the
+ * claim stops the prompt without writing.
+ */
+export class PromptRunner {
+  readonly #deps: PromptRunnerDeps;
+
+  constructor(deps: PromptRunnerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Runs the prompt to its end. Does not throw for anything the prompt itself can record. */
+  readonly run = async (claim: Claim, signal: AbortSignal): Promise<void> => {
+    const { replies, logger } = this.#deps;
+    const retryMs = this.#deps.options.databaseRetryMs;
+    const attempt: Attempt = { replyId: null, usage: emptyUsage() };
+    let outcome: PromptOutcome | null;
+    try {
+      outcome = await this.#attempt(claim, signal, attempt);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      // What streamed since the last write is gone, and whether that write landed is unknown:
+      // the message goes back to the queue and a new attempt answers it from the start (this
+      // attempt's reply is marked interrupted and left out of history).
+      logger.warn('the database went away during a prompt; it goes back to the queue', { messageId: claim.messageId });
+      await retryWhileDatabaseUnavailable(() => replies.release(claim, attempt.replyId), retryMs).catch((failure: unknown) => {
+        if (!isDatabaseUnavailable(failure)) throw failure;
+        logger.warn('the database stayed away; the message is recovered when its lease runs out', { messageId: claim.messageId });
+      });
+      return;
+    }
+    if (outcome === null) return;
+    const ended = outcome;
+    const written = await retryWhileDatabaseUnavailable(() => replies.finish(claim, attempt.replyId, ended), retryMs);
+    // Also when a retried write had landed before its connection dropped.
+    if (!written) logger.warn('the prompt had already ended, or its claim was lost; this result was not written', { messageId: claim.messageId });
+  };
+
+  /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
+  async #attempt(claim: Claim, signal: AbortSignal, attempt: Attempt): Promise<PromptOutcome | null> {
+    const { replies, logger, options } = this.#deps;
+    const conversation = await this.#deps.conversations.get(claim.ownerId, claim.conversationId);
+    if (!conversation) return null; // deleted meanwhile: its messages went with it
+    const reply = await replies.startReply(claim, conversation.settings.model);
+    if (!reply) return null;
+    attempt.replyId = reply.id;
+    const writer = new ReplyWriter(replies, claim, reply, { flushMs: options.deltaFlushMs, maxBlocks: options.maxBlocksPerMessage });
+    try {
+      const outcome = await this.#rounds(claim, conversation.settings, writer, attempt, signal);
+      await writer.settle();
+      return outcome;
+    } catch (error) {
+      const cause = stopCauseOf(signal, error);
+      if (cause === 'lease_lost') return null; // another instance owns the message now
+      if (cause === null && isDatabaseUnavailable(error)) throw error;
+      // What streamed before the stop is kept: a partial text block is still worth showing.
+      await writer.settle().catch(() => undefined);
+      if (cause === 'shutdown') {
+        // Not the message's fault: another instance (or this one, restarted) answers it. With the
+        // database away this throws, and run() retries giving it back.
+        await replies.release(claim, reply.id);
+        return null;
+      }
+      const outcome = outcomeOfFailure(cause, error, attempt.usage);
+      if (outcome.error?.code === 'internal') logger.error('prompt failed', { messageId: claim.messageId, error });
+      return outcome;
+    }
+  }
+
+  /** Tool round, history, model call; again while the model asks for tools and rounds are left. */
+  async #rounds(claim: Claim, settings: ConversationSettings, writer: ReplyWriter, attempt: Attempt, signal: AbortSignal): Promise<PromptOutcome> {
+    const { anthropic, options } = this.#deps;
+    const tools: PromptTools = {
+      executor: this.#deps.tools,
+      clientTools: this.#deps.clientTools,
+      clientCalls: this.#deps.clientCalls,
+      clientToolNames: new Set(settings.clientTools.map((tool) => tool.name)),
+    };
+    const definitions = toolDefinitions(this.#deps.tools, settings);
+    const earlier = (await this.#deps.snapshots.messages(claim.ownerId, claim.conversationId)) ?? [];
+    for (let round = 0; ; round++) {
+      signal.throwIfAborted();
+      // Calls the last model call asked for (or that an earlier attempt left open) come first.
+      await runToolRound(claim, writer, tools, signal);
+      const request = buildHistory({ settings, messages: withReply(earlier, writer.reply), currentMessageId: claim.messageId, tools: definitions });
+      const problems = validateRequest(request);
+      // A bug in the history builder: never send what the API would reject.
+      if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
+      const final = await callModel({
+        anthropic,
+        request,
+        writer,
+        idleMs: options.modelIdleTimeoutMs,
+        onToolUse: (block) => [
+          { type: 'tool_call_requested', messageId: writer.replyId, toolUseId: block.id, name: block.name, input: block.input, kind: toolCallKind(tools, block.name) },
+        ],
+        signal,
+      });
+      attempt.usage = addUsage(attempt.usage, final.usage);
+      const outcome = outcomeOfStop(final.stop_reason, round + 1 >= options.maxToolRounds, attempt.usage);
+      if (outcome) return outcome;
+    }
+  }
+}
+
+/** The tools offered to the model: the enabled ones Parley runs, then the conversation's client tools. */
+function toolDefinitions(executor: ToolExecutor, settings: ConversationSettings): Tool[] {
+  return [
+    ...executor.definitions(settings.enabledTools.filter((name) => executor.has(name))),
+    ...settings.clientTools.map((tool) => ({ name: tool.name, description: tool.description, input_schema: tool.inputSchema as Tool['input_schema'] })),
+  ];
+}
+
+function withReply(messages: MessageRecord[], reply: MessageRecord): MessageRecord[] {
+  return [...messages.filter((m) => m.id !== reply.id), reply];
+}

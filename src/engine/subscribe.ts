@@ -1,0 +1,73 @@
+import type { SequencedEvent } from '../domain/events.ts';
+import type { ConversationSnapshot } from '../domain/records.ts';
+import { requestErrors } from '../domain/request-errors.ts';
+import type { SnapshotStore } from '../store/snapshot-store.ts';
+import { ConversationDeleted, HubShutDown, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from './event-hub.ts';
+
+/** What a subscription delivers, in order: a snapshot (unless resumed), then events and heartbeats. */
+export type SubscriptionItem =
+  /** `reset`: the caller asked to resume, but the events it missed are gone: this replaces its state. */
+  | { type: 'snapshot'; snapshot: ConversationSnapshot; reset: boolean }
+  | { type: 'events'; events: SequencedEvent[] }
+  /** Nothing happened for a heartbeat interval; `seq` is the last seq delivered. */
+  | { type: 'heartbeat'; seq: number };
+
+export interface SubscribeRequest {
+  ownerId: string;
+  conversationId: string;
+  /** Resume after this seq (what the caller already has); null for a snapshot first. */
+  afterSeq: number | null;
+  heartbeatMs: number;
+  /** Ends the subscription (without an error) when aborted. */
+  signal: AbortSignal;
+}
+
+/**
+ * A snapshot (or, when resuming, the events missed), then every event as it happens. The hub
+ * subscription is opened before the snapshot is read, so nothing that happens in between is
+ * lost; events the snapshot already reflects are skipped by seq. Fails with RequestError.
+ */
+export async function* subscribe(hub: EventHub, snapshots: SnapshotStore, request: SubscribeRequest): AsyncGenerator<SubscriptionItem> {
+  const { ownerId, conversationId, afterSeq, signal } = request;
+  const subscription = open(hub, conversationId);
+  try {
+    let seq: number;
+    const resumable = afterSeq === null ? null : await snapshots.resumePoint(ownerId, conversationId, afterSeq);
+    if (afterSeq !== null && resumable !== null) {
+      seq = afterSeq;
+    } else {
+      const snapshot = await snapshots.snapshot(ownerId, conversationId);
+      if (!snapshot) throw requestErrors.conversationNotFound(conversationId);
+      seq = snapshot.seq;
+      yield { type: 'snapshot', snapshot, reset: afterSeq !== null };
+    }
+    subscription.startAfter(seq);
+    for (;;) {
+      const events = await subscription.next(request.heartbeatMs, signal);
+      if (signal.aborted) return;
+      if (events === null) {
+        yield { type: 'heartbeat', seq };
+        continue;
+      }
+      seq = events.at(-1)!.seq;
+      yield { type: 'events', events };
+    }
+  } catch (error) {
+    if (error instanceof SubscriberOverflow) throw requestErrors.subscriberOverflow(error.limit);
+    if (error instanceof ConversationDeleted) throw requestErrors.conversationDeleted(conversationId);
+    if (error instanceof HubShutDown) throw requestErrors.shuttingDown();
+    throw error;
+  } finally {
+    subscription.close();
+  }
+}
+
+function open(hub: EventHub, conversationId: string): Subscription {
+  try {
+    return hub.subscribe(conversationId);
+  } catch (error) {
+    if (error instanceof SubscriberLimitReached) throw requestErrors.subscriberLimit(conversationId, error.limit);
+    if (error instanceof HubShutDown) throw requestErrors.shuttingDown();
+    throw error;
+  }
+}

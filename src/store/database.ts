@@ -1,0 +1,62 @@
+import type pg from 'pg';
+
+/** SQL with bound parameters ($1, $2, …): the one way the stores reach PostgreSQL. */
+export interface Sql {
+  query<T>(text: string, values?: readonly unknown[]): Promise<T[]>;
+}
+
+export interface TransactionOptions {
+  /** One consistent snapshot for every statement (reads that must agree with each other). */
+  repeatableRead?: boolean;
+  readOnly?: boolean;
+}
+
+/**
+ * The database seam: statements on the pool, or a transaction on one pooled connection. The
+ * pool is the ORM's own (one pool per instance), so MikroORM, where a store uses its entity
+ * API, and these statements share connections and limits. Parameters are always bound: nothing
+ * is quoted into SQL text in JavaScript.
+ *
+ * Each statement is reported to `onQuery` (statement counts in tests and benchmarks), as
+ * MikroORM reports its own; transaction control (begin, commit) is not, as MikroORM does not.
+ */
+export class Database implements Sql {
+  readonly #pool: pg.Pool;
+  readonly #onQuery: ((sql: string) => void) | undefined;
+
+  constructor(pool: pg.Pool, onQuery?: (sql: string) => void) {
+    this.#pool = pool;
+    this.#onQuery = onQuery;
+  }
+
+  async query<T>(text: string, values: readonly unknown[] = []): Promise<T[]> {
+    this.#onQuery?.(text);
+    return (await this.#pool.query(text, values as unknown[])).rows as T[];
+  }
+
+  /** Runs `work` in one transaction: committed when it returns, rolled back when it throws. */
+  async transaction<T>(work: (sql: Sql) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const client = await this.#pool.connect();
+    const sql: Sql = {
+      query: async <R>(text: string, values: readonly unknown[] = []) => {
+        this.#onQuery?.(text);
+        return (await client.query(text, values as unknown[])).rows as R[];
+      },
+    };
+    try {
+      await client.query(`begin${options.repeatableRead ? ' isolation level repeatable read' : ''}${options.readOnly ? ' read only' : ''}`);
+      const result = await work(sql);
+      await client.query('commit');
+      client.release();
+      return result;
+    } catch (error) {
+      // A connection whose rollback fails (the database went away) is discarded, not reused.
+      const broken = await client.query('rollback').then(
+        () => false,
+        () => true,
+      );
+      client.release(broken ? (error instanceof Error ? error : new Error(String(error))) : undefined);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import type pg from 'pg';
+import { ClientCallStore } from './client-call-store.ts';
+import { ConversationStore } from './conversation-store.ts';
+import { Database } from './database.ts';
+import type { Orm } from './orm.ts';
+import { QueueStore } from './queue-store.ts';
+import { ReplyStore } from './reply-store.ts';
+import { SnapshotStore } from './snapshot-store.ts';
+
+/** Every store, one job each, over one database seam. */
+export interface Stores {
+  /** Conversations themselves: create, read, list, change, delete. */
+  conversations: ConversationStore;
+  /** A conversation's state at one seq, its messages, its events. */
+  snapshots: SnapshotStore;
+  /** The queue of user messages, claims and leases. */
+  queue: QueueStore;
+  /** A running prompt's reply, its blocks and events, and its end. */
+  replies: ReplyStore;
+  /** Client tool calls and their answers. */
+  clientCalls: ClientCallStore;
+}
+
+/** The stores over the ORM's connection pool; `onQuery` hears every statement (for counts). */
+export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Promise<Stores> {
+  const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
+  const db = new Database(pool, onQuery);
+  return {
+    conversations: new ConversationStore(orm, db),
+    snapshots: new SnapshotStore(db),
+    queue: new QueueStore(db),
+    replies: new ReplyStore(db),
+    clientCalls: new ClientCallStore(db),
+  };
+}
