@@ -21,7 +21,7 @@ export function isRetryableCode(code: Code): boolean {
 }
 
 export const DEFAULT_BACKOFF_BASE_MS = 250;
-export const MAX_BACKOFF_MS = 30_000;
+const MAX_BACKOFF_MS = 30_000;
 
 /** Delay before retry number `attempt` (from 1). */
 export type Backoff = (attempt: number) => number;

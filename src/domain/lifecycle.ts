@@ -7,6 +7,8 @@ import { messageErrors } from './message-errors.ts';
 
 /** The steps that change a message's status. */
 export type Step =
+  /** SendMessage stores a new user message. */
+  | 'send'
   /** An instance claims a queued user message (its attempt + 1). */
   | 'claim'
   /** CancelPrompt on a message that has not started. */
@@ -35,6 +37,7 @@ const reply = (step: Step, from: MessageStatus | null, to: MessageStatus): Trans
 
 /** Every allowed status change. Anything not listed here never happens. */
 export const TRANSITIONS: readonly Transition[] = [
+  { role: 'user', step: 'send', from: null, to: 'queued' },
   user('claim', 'queued', 'processing'),
   user('cancel', 'queued', 'cancelled'),
   user('finish', 'processing', 'completed'),
@@ -64,21 +67,6 @@ export function from(role: Role, step: Step, to?: MessageStatus): MessageStatus[
   const sources = TRANSITIONS.filter((t) => t.role === role && t.step === step && (to === undefined || t.to === to)).flatMap((t) => (t.from ? [t.from] : []));
   return [...new Set(sources)];
 }
-
-/** A step the table does not allow was attempted: a bug in the caller, never a user's mistake. */
-export class TransitionNotAllowed extends Error {
-  constructor(transition: Transition) {
-    super(`${transition.role} message: ${transition.step} may not move ${transition.from ?? 'a new message'} to ${transition.to}`);
-    this.name = 'TransitionNotAllowed';
-  }
-}
-
-export function assertAllowed(transition: Transition): void {
-  if (!allows(transition.role, transition.step, transition.from, transition.to)) throw new TransitionNotAllowed(transition);
-}
-
-/** Statuses no step leaves except RetryMessage (and completed, which nothing leaves). */
-export const ENDED: readonly MessageStatus[] = ['completed', 'failed', 'cancelled'];
 
 /** How an attempt ends, as the prompt runner decided it. */
 export interface PromptOutcome {

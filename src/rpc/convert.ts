@@ -39,7 +39,7 @@ export function conversationToProto(record: ConversationRecord): Conversation {
   });
 }
 
-export function settingsToProto(settings: ConversationSettings): ProtoSettings {
+function settingsToProto(settings: ConversationSettings): ProtoSettings {
   return create(ConversationSettingsSchema, {
     model: settings.model,
     systemPrompt: settings.systemPrompt,

@@ -5,7 +5,7 @@ import type { ConversationSettings as ProtoSettings } from '../../gen/parley/v1/
 import { isUuid } from '../domain/ids.ts';
 import type { ClientToolDefinition, ConversationSettings } from '../domain/records.ts';
 
-export const LIMITS = {
+const LIMITS = {
   titleLength: 200,
   modelLength: 100,
   systemPromptLength: 100_000,
@@ -27,7 +27,7 @@ export function invalid(field: string, problem: string): ConnectError {
  * Text PostgreSQL and every client can store: no NUL characters and no unpaired surrogates
  * (protobuf's string decoding lets both through).
  */
-export function checkText(field: string, value: string): string {
+function checkText(field: string, value: string): string {
   if (value.includes('\u0000')) throw invalid(field, 'must not contain NUL characters');
   if (!value.isWellFormed()) throw invalid(field, 'must be valid Unicode (it has an unpaired surrogate)');
   return value;

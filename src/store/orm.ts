@@ -18,7 +18,7 @@ export interface OrmOptions {
   onQuery?: ((sql: string) => void) | undefined;
 }
 
-export function ormConfig(options: OrmOptions) {
+function ormConfig(options: OrmOptions) {
   return defineConfig({
     clientUrl: options.databaseUrl,
     entities,

@@ -7,7 +7,7 @@ import type { BlockDelta } from '../domain/events.ts';
 import type { BlockContent } from '../domain/records.ts';
 import type { Sql } from './database.ts';
 
-export interface StoredBlock {
+interface StoredBlock {
   messageId: string;
   conversationId: string;
   position: number;

@@ -1,5 +1,5 @@
 /** Thrown by raceAbort when the signal wins; the caller decides what the abort meant. */
-export class RaceAbortedError extends Error {
+class RaceAbortedError extends Error {
   constructor() {
     super('aborted');
     this.name = 'RaceAbortedError';

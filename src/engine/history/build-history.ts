@@ -40,10 +40,10 @@ import type { MessageCreateParamsBase, TextBlockParam, Tool } from '@anthropic-a
 import type { ConversationSettings, MessageRecord } from '../../domain/records.ts';
 import { placeCacheBreakpoints } from './cache-breakpoints.ts';
 import { HistoryInputError } from './history-input-error.ts';
-import { mergeTurns, pairToolResults } from './pair-tool-results.ts';
+import { mergeRequestMessages, pairToolResults } from './pair-tool-results.ts';
 import { selectExchanges, type Exchange } from './select-exchanges.ts';
-import { assistantTurns, userTurn, type BlockPolicy } from './to-turns.ts';
-import { isBlank, type Turn } from './turn.ts';
+import { assistantRequestMessages, userRequestMessage, type BlockPolicy } from './to-request-messages.ts';
+import { isBlank, type RequestMessage } from './request-message.ts';
 
 export interface HistoryInput {
   settings: ConversationSettings;
@@ -55,9 +55,9 @@ export interface HistoryInput {
   tools: readonly Tool[];
 }
 
-function exchangeTurns(exchange: Exchange, policy: BlockPolicy): Turn[] {
-  const turns = [userTurn(exchange.user)];
-  if (exchange.reply !== null) turns.push(...assistantTurns(exchange.reply, policy));
+function exchangeTurns(exchange: Exchange, policy: BlockPolicy): RequestMessage[] {
+  const turns = [userRequestMessage(exchange.user)];
+  if (exchange.reply !== null) turns.push(...assistantRequestMessages(exchange.reply, policy));
   return turns;
 }
 
@@ -66,15 +66,15 @@ export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
   const { settings } = input;
   const selected = selectExchanges(input.messages, input.currentMessageId);
 
-  const currentTurn = userTurn(selected.current.user);
-  if (currentTurn.content.length === 0) {
+  const current = userRequestMessage(selected.current.user);
+  if (current.content.length === 0) {
     throw new HistoryInputError(`message ${input.currentMessageId} has no text to answer`);
   }
 
   const thinking = settings.thinkingBudgetTokens > 0;
   const policy: BlockPolicy = { thinking, seenToolUseIds: new Set() };
   const raw = [...selected.past, selected.current].flatMap((exchange) => exchangeTurns(exchange, policy));
-  const turns = pairToolResults(mergeTurns(raw));
+  const turns = pairToolResults(mergeRequestMessages(raw));
 
   const system: TextBlockParam[] = isBlank(settings.systemPrompt)
     ? []

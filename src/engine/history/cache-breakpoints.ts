@@ -4,15 +4,15 @@
 // broke a system before us.
 
 import type { CacheControlEphemeral, TextBlockParam, Tool } from '@anthropic-ai/sdk/resources/messages';
-import { isBlank, type HistoryBlock, type Turn } from './turn.ts';
+import { isBlank, type HistoryBlock, type RequestMessage } from './request-message.ts';
 
 /** The API's limit on cache_control markers in one request. */
 export const MAX_CACHE_BREAKPOINTS = 4;
 
-export interface CacheableParts {
+interface CacheableParts {
   tools: Tool[];
   system: TextBlockParam[];
-  messages: Turn[];
+  messages: RequestMessage[];
 }
 
 type Location =
@@ -46,7 +46,7 @@ function isCacheable(block: HistoryBlock): boolean {
   }
 }
 
-function lastCacheableBlock(turn: Turn): number {
+function lastCacheableBlock(turn: RequestMessage): number {
   for (let i = turn.content.length - 1; i >= 0; i--) {
     const block = turn.content[i];
     if (block !== undefined && isCacheable(block)) return i;

@@ -3,12 +3,12 @@
 // ends with a user turn.
 
 import type { ToolResultBlockParam, ToolUseBlockParam } from '@anthropic-ai/sdk/resources/messages';
-import { missingToolResult } from './to-turns.ts';
-import type { HistoryBlock, Turn } from './turn.ts';
+import { missingToolResult } from './to-request-messages.ts';
+import type { HistoryBlock, RequestMessage } from './request-message.ts';
 
 /** Concatenates consecutive same-role turns and drops empty ones. */
-export function mergeTurns(turns: readonly Turn[]): Turn[] {
-  const merged: Turn[] = [];
+export function mergeRequestMessages(turns: readonly RequestMessage[]): RequestMessage[] {
+  const merged: RequestMessage[] = [];
   for (const turn of turns) {
     if (turn.content.length === 0) continue;
     const last = merged.at(-1);
@@ -27,7 +27,7 @@ function isToolResult(block: HistoryBlock): block is ToolResultBlockParam {
 }
 
 /**
- * One forward pass. Input should be merged (see mergeTurns) so that all results stored for a
+ * One forward pass. Input should be merged (see mergeRequestMessages) so that all results stored for a
  * tool round sit in the user turn right after it.
  *
  * - A leading assistant turn is dropped: a request starts with a user turn.
@@ -39,8 +39,8 @@ function isToolResult(block: HistoryBlock): block is ToolResultBlockParam {
  * - A trailing assistant turn (necessarily without tool_use) is dropped: it would be a prefill,
  *   which current models reject, and it is at most a partial answer the model writes again.
  */
-export function pairToolResults(turns: readonly Turn[]): Turn[] {
-  const out: Turn[] = [];
+export function pairToolResults(turns: readonly RequestMessage[]): RequestMessage[] {
+  const out: RequestMessage[] = [];
   let pending: ToolUseBlockParam[] = [];
 
   for (const turn of turns) {

@@ -10,7 +10,7 @@ export interface Exchange {
   reply: MessageRecord | null;
 }
 
-export interface SelectedHistory {
+interface SelectedHistory {
   /** Earlier completed exchanges, in creation order. */
   past: Exchange[];
   /** The message being answered now and its reply in progress. */

@@ -2,7 +2,7 @@
 // reported with its position instead of as a 400 from the API mid-prompt.
 
 import type { ContentBlockParam, MessageParam } from '@anthropic-ai/sdk/resources/messages';
-import { isBlank } from './turn.ts';
+import { isBlank } from './request-message.ts';
 
 function blocksOf(message: MessageParam): ContentBlockParam[] {
   return typeof message.content === 'string' ? [{ type: 'text', text: message.content }] : message.content;

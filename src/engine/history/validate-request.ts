@@ -3,7 +3,7 @@
 
 import type { MessageCreateParamsBase } from '@anthropic-ai/sdk/resources/messages';
 import { MAX_CACHE_BREAKPOINTS } from './cache-breakpoints.ts';
-import { isBlank } from './turn.ts';
+import { isBlank } from './request-message.ts';
 import { validateMessages } from './validate-messages.ts';
 
 /** The API's floor for a manual thinking budget. */

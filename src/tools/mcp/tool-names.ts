@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
-export const NAMESPACE_SEPARATOR = '__';
+const NAMESPACE_SEPARATOR = '__';
 const HASH_LENGTH = 8;
 
 /**

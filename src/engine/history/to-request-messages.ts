@@ -3,7 +3,7 @@
 // shape of the conversation (pairing, alternation) is repaired later in pair-tool-results.ts.
 
 import type { BlockContent, MessageRecord } from '../../domain/records.ts';
-import { isBlank, type HistoryBlock, type Turn, type TurnRole } from './turn.ts';
+import { isBlank, type HistoryBlock, type RequestMessage, type RequestRole } from './request-message.ts';
 
 /** Shown to the model for a tool_use whose result was never stored. */
 export const MISSING_TOOL_RESULT_TEXT =
@@ -55,7 +55,7 @@ export function missingToolResult(toolUseId: string): HistoryBlock {
 }
 
 /** A user message is the caller's text; any other block type in it is not caller content. */
-export function userTurn(message: MessageRecord): Turn {
+export function userRequestMessage(message: MessageRecord): RequestMessage {
   const content: HistoryBlock[] = [];
   for (const block of message.blocks) {
     if (block.type === 'text' && !isBlank(block.text)) content.push({ type: 'text', text: block.text });
@@ -68,12 +68,12 @@ export function userTurn(message: MessageRecord): Turn {
  * the user side of the conversation, everything else stays with the assistant, so the message
  * becomes alternating runs: assistant, user (results), assistant, ...
  */
-export function assistantTurns(message: MessageRecord, policy: BlockPolicy): Turn[] {
-  const turns: Turn[] = [];
+export function assistantRequestMessages(message: MessageRecord, policy: BlockPolicy): RequestMessage[] {
+  const turns: RequestMessage[] = [];
   for (const stored of message.blocks) {
     const block = toApiBlock(stored, policy);
     if (block === null) continue;
-    const role: TurnRole = block.type === 'tool_result' ? 'user' : 'assistant';
+    const role: RequestRole = block.type === 'tool_result' ? 'user' : 'assistant';
     const last = turns.at(-1);
     if (last !== undefined && last.role === role) last.content.push(block);
     else turns.push({ role, content: [block] });

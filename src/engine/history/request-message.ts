@@ -1,4 +1,4 @@
-// The intermediate shape the history builder works on: a role and the API blocks of one turn.
+// The intermediate shape the history builder works on: one entry of the request's `messages`, a role and its API blocks.
 // Narrower than the SDK's ContentBlockParam so every step can switch exhaustively on `type`.
 
 import type {
@@ -16,10 +16,10 @@ export type HistoryBlock =
   | ToolUseBlockParam
   | ToolResultBlockParam;
 
-export type TurnRole = 'user' | 'assistant';
+export type RequestRole = 'user' | 'assistant';
 
-export interface Turn {
-  role: TurnRole;
+export interface RequestMessage {
+  role: RequestRole;
   content: HistoryBlock[];
 }
 
