@@ -4,7 +4,7 @@
  * written to the socket, so a receiver can tell how long each token took to reach it.
  */
 import http from 'node:http';
-import { AnthropicEmulator, textTurn, type MessagesRequest, type RecordedRequest, type Turn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, type MessagesRequest, type RecordedRequest, type Turn } from '../../src/emulator/index.ts';
 import { now } from '../lib/clock.ts';
 import { announceReady, serveParent } from '../lib/ipc.ts';
 import { formatStamp, parseSpec, replyText } from '../lib/reply-spec.ts';

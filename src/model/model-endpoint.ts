@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import { startOfflineModel } from './emulator/index.ts';
+import { startOfflineModel } from '../emulator/index.ts';
 
 export interface ModelEndpoint {
   apiKey: string;

@@ -2,7 +2,7 @@
 // through tool rounds, ends FAILED with `too_many_blocks`, keeps what it had, stays out of later
 // histories, and the queue moves on.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn, toolUseTurn, type MessagesRequest, type WireMessage } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, toolUseTurn, type MessagesRequest, type WireMessage } from '../../src/emulator/index.ts';
 import type { InProcessTool } from '../../src/tools/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';

@@ -2,7 +2,7 @@ import { Code, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn, toolUseTurn, type MessagesRequest } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, toolUseTurn, type MessagesRequest } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn, toolUseTurn, type MessagesRequest } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, toolUseTurn, type MessagesRequest } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo } from '../support/conversation.ts';

@@ -1,6 +1,6 @@
 // Replies and messages whose UTF-8 size differs a lot from their length in characters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, errorEventAfter, rateLimited, stallAfter, textTurn, type MessagesRequest, type WireMessage } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, errorEventAfter, rateLimited, stallAfter, textTurn, type MessagesRequest, type WireMessage } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';

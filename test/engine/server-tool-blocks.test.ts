@@ -3,7 +3,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../gen/parley/v1/conversation_pb.ts';
 import { ConversationService, type SubscribeResponse } from '../../gen/parley/v1/conversation_service_pb.ts';
-import { AnthropicEmulator, textTurn, type MessagesRequest, type ReplyBlock, type WireBlock } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, type MessagesRequest, type ReplyBlock, type WireBlock } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
 // The API sends server tool blocks (server_tool_use, web_search_tool_result) when it runs a tool

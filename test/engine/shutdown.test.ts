@@ -1,6 +1,6 @@
 import { Code } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, stallAfter, textTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, stallAfter, textTurn } from '../../src/emulator/index.ts';
 import { startTestApp } from '../support/app.ts';
 import { CLIENT_KINDS, createRpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';

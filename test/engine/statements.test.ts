@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi } from '../support/conversation.ts';

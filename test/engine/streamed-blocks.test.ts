@@ -4,7 +4,7 @@
 // written whole; a block cut off by a shutdown is written whole when its prompt is given back.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn } from '../../src/emulator/index.ts';
 import { startTestApp } from '../support/app.ts';
 import { createRpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf } from '../support/conversation.ts';

@@ -16,7 +16,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { createLogger } from '../../src/logger.ts';
-import { AnthropicEmulator, textTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { withDatabase } from '../support/global-setup.ts';

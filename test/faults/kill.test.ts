@@ -11,7 +11,7 @@ import { createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
-import { AnthropicEmulator } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator } from '../../src/emulator/index.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf, type StoredMessage } from '../support/conversation.ts';
 import { createTestDatabase } from '../support/database.ts';

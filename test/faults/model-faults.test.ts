@@ -15,7 +15,7 @@ import {
   stallAfter,
   textTurn,
   type MessagesRequest,
-} from '../../src/model/emulator/index.ts';
+} from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi, repliesTo, textOf, type StoredMessage } from '../support/conversation.ts';

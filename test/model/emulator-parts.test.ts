@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { ApiRequestError } from '../../src/model/emulator/errors.ts';
-import { planReply } from '../../src/model/emulator/reply-plan.ts';
-import { estimateInputTokens, splitIntoTokens } from '../../src/model/emulator/tokens.ts';
-import type { ReplyBlock, WireBlock, WireMessage } from '../../src/model/emulator/types.ts';
-import { parseCountTokensRequest, parseMessagesRequest, type ValidationOptions } from '../../src/model/emulator/validate.ts';
+import { ApiRequestError } from '../../src/emulator/errors.ts';
+import { planReply } from '../../src/emulator/reply-plan.ts';
+import { estimateInputTokens, splitIntoTokens } from '../../src/emulator/tokens.ts';
+import type { ReplyBlock, WireBlock, WireMessage } from '../../src/emulator/types.ts';
+import { parseCountTokensRequest, parseMessagesRequest, type ValidationOptions } from '../../src/emulator/validate.ts';
 import { planContext as context } from './plan-context.ts';
 
 describe('splitIntoTokens', () => {

@@ -2,10 +2,10 @@ import Anthropic, { type APIError } from '@anthropic-ai/sdk';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { ApiRequestError } from '../../src/model/emulator/errors.ts';
-import { AnthropicEmulator, type ReplyBlock, type ReplyTurn, type WebSearchResult } from '../../src/model/emulator/index.ts';
-import { planReply } from '../../src/model/emulator/reply-plan.ts';
-import { parseMessagesRequest } from '../../src/model/emulator/validate.ts';
+import { ApiRequestError } from '../../src/emulator/errors.ts';
+import { AnthropicEmulator, type ReplyBlock, type ReplyTurn, type WebSearchResult } from '../../src/emulator/index.ts';
+import { planReply } from '../../src/emulator/reply-plan.ts';
+import { parseMessagesRequest } from '../../src/emulator/validate.ts';
 import { planContext as context } from './plan-context.ts';
 import { parseSse, rejection, type SseEvent } from './wire.ts';
 

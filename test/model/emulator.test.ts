@@ -15,7 +15,7 @@ import {
   toolUseTurn,
   type MessagesRequest,
   type Turn,
-} from '../../src/model/emulator/index.ts';
+} from '../../src/emulator/index.ts';
 import { parseSse, rejection } from './wire.ts';
 
 // The real SDK against the emulator: if the SDK can tell the difference, these tests say so.

@@ -9,8 +9,8 @@ import {
   mentionsTool,
   OFFLINE_LABEL,
   offlineReply,
-} from '../../src/model/emulator/offline-model.ts';
-import type { MessagesRequest, ReplyBlock, ReplyTurn, WireMessage, WireTool } from '../../src/model/emulator/types.ts';
+} from '../../src/emulator/offline-model.ts';
+import type { MessagesRequest, ReplyBlock, ReplyTurn, WireMessage, WireTool } from '../../src/emulator/types.ts';
 
 const tool = (name: string, properties: Record<string, unknown> = {}, required: string[] = []): WireTool => ({
   name,

@@ -1,4 +1,4 @@
-import type { PlanContext } from '../../src/model/emulator/reply-plan.ts';
+import type { PlanContext } from '../../src/emulator/reply-plan.ts';
 
 /** A fixed context for planning replies in tests: ids and signatures are predictable. */
 export const planContext = (maxTokens: number): PlanContext => ({

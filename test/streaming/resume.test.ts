@@ -4,7 +4,7 @@ import { createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetConversationResponseSchema, ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { ConversationState } from '../../src/client/index.ts';
-import { AnthropicEmulator, textTurn, type MessagesRequest } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, type MessagesRequest } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { grpcSubscriber, seededRandom, type GrpcSubscriber } from '../support/grpc-subscriber.ts';
 

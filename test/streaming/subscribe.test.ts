@@ -4,7 +4,7 @@ import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService, GetConversationResponseSchema } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { ConversationState } from '../../src/client/index.ts';
-import { AnthropicEmulator, textTurn, toolUseTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn, toolUseTurn } from '../../src/emulator/index.ts';
 import { SubscriberOverflow } from '../../src/engine/event-hub.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 

@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
-import { AnthropicEmulator, textTurn } from '../../src/model/emulator/index.ts';
+import { AnthropicEmulator, textTurn } from '../../src/emulator/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient } from '../support/clients.ts';
 

@@ -2,7 +2,7 @@
 // text, so after any number of crashes a test can tell whether a stored answer is exactly the
 // scripted one (and not two attempts stitched together), and the responder checks every history
 // that reaches it: each assistant turn must be the full scripted answer to the user turn before it.
-import { textTurn, type MessagesRequest, type Responder, type WireMessage } from '../../../src/model/emulator/index.ts';
+import { textTurn, type MessagesRequest, type Responder, type WireMessage } from '../../../src/emulator/index.ts';
 import { seededRandom } from '../../support/grpc-subscriber.ts';
 
 export interface ScriptedReply {
