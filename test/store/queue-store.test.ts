@@ -1,20 +1,12 @@
 // QueueStore against a real database: one behaviour of the queue per case.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openStoreFixture, type StoreFixture } from './support.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useStoreFixture, type StoreFixture } from './support.ts';
 
+const fixtureOf = useStoreFixture();
 let fixture: StoreFixture;
 
-beforeAll(async () => {
-  fixture = await openStoreFixture();
-});
-
-afterAll(async () => {
-  await fixture?.close();
-});
-
-beforeEach(async () => {
-  // The queue spans every conversation: each case starts from an empty one.
-  await fixture.sql.query('delete from conversation');
+beforeEach(() => {
+  fixture = fixtureOf();
 });
 
 async function send(conversationId: string, text = 'hello', requestId: string | null = null, maxQueued = 10) {

@@ -1,19 +1,12 @@
 // ReplyStore against a real database: the fence, the end of a prompt, and giving one back.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { openStoreFixture, type StoreFixture } from './support.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useStoreFixture, type StoreFixture } from './support.ts';
 
+const fixtureOf = useStoreFixture();
 let fixture: StoreFixture;
 
-beforeAll(async () => {
-  fixture = await openStoreFixture();
-});
-
-afterAll(async () => {
-  await fixture?.close();
-});
-
-beforeEach(async () => {
-  await fixture.sql.query('delete from conversation');
+beforeEach(() => {
+  fixture = fixtureOf();
 });
 
 async function running() {

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import pg from 'pg';
 import type { Claim, ConversationSettings } from '../../src/domain/records.ts';
 import { openOrm } from '../../src/store/orm.ts';
@@ -54,3 +55,21 @@ const SETTINGS: ConversationSettings = {
   enabledTools: [],
   clientTools: [],
 };
+
+/**
+ * Opens one fixture for the test file (closed after it) and empties the database before each
+ * case: the queue spans every conversation, so a case must not see another's messages.
+ */
+export function useStoreFixture(): () => StoreFixture {
+  let fixture: StoreFixture | undefined;
+  beforeAll(async () => {
+    fixture = await openStoreFixture();
+  });
+  afterAll(async () => {
+    await fixture?.close();
+  });
+  beforeEach(async () => {
+    await fixture!.sql.query('delete from conversation');
+  });
+  return () => fixture!;
+}
