@@ -13,7 +13,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**', 'bench/**', 'scripts/**', 'src/main.ts', 'src/store/migrate-cli.ts'],
+    files: ['test/**', 'bench/**', 'scripts/**', 'src/main.ts', 'src/store/migrate-cli.ts', 'src/cli/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -3,6 +3,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { deadlineInterceptor } from './rpc/deadline.ts';
+import { authInterceptor } from './rpc/auth.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
@@ -10,6 +11,7 @@ import { listen, type Listener } from './server/listener.ts';
 import { ClaimLoop } from './engine/claim-loop.ts';
 import { ConversationEngine } from './engine/conversation-engine.ts';
 import { EventHub } from './engine/event-hub.ts';
+import { Authenticator } from './engine/identity/authenticator.ts';
 import { ClientToolWaiter } from './engine/prompt/client-tool-waiter.ts';
 import { PromptRunner } from './engine/prompt/prompt-runner.ts';
 import { modelEndpoint } from './model/model-endpoint.ts';
@@ -72,6 +74,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await migrate(orm, databaseUrl);
 
     const stores = await openStores(orm, options.onQuery);
+    const authenticator = new Authenticator(stores.apiKeys, { mode: config.auth, cacheMs: config.authCacheMs });
+    await checkAuthentication(config, authenticator, logger);
     const notifications = new Notifications(databaseUrl, logger);
     cleanup.push(() => notifications.close());
     await notifications.start();
@@ -148,7 +152,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }),
       // Errors outermost: a failure before the deadline is mapped as always; one after it, when
       // the caller already has deadline_exceeded, is only logged.
-      interceptors: [errorsInterceptor(logger), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
+      interceptors: [errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: () => orm.isConnected(),
       logger,
@@ -178,6 +182,29 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await runAll(cleanup.reverse());
     throw error;
   }
+}
+
+/**
+ * Open (no key yet) is fine on loopback, where only this machine reaches the port; anywhere else
+ * the instance refuses to start until a key exists or the operator turns authentication off.
+ */
+async function checkAuthentication(config: Config, authenticator: Authenticator, logger: Logger): Promise<void> {
+  if (config.auth === 'off') {
+    logger.warn('PARLEY_AUTH=off: every caller acts for the tenant "default" and sees all of its conversations');
+    return;
+  }
+  if (!(await authenticator.isOpen())) return;
+  if (!isLoopback(config.host)) {
+    throw new Error(
+      `No API key exists and HOST=${config.host} is not a loopback address: anyone who reaches the port could use Parley. ` +
+        'Create a key first (npm run keys -- create --tenant <name>), bind to 127.0.0.1, or set PARLEY_AUTH=off.',
+    );
+  }
+  logger.warn('No API key exists: Parley runs OPEN on loopback, every caller acting for the tenant "default". Create a key with npm run keys -- create --tenant <name>; from then on every request needs one.');
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** How long open responses get to finish once the port closes, before their connections are cut. */

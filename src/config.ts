@@ -65,6 +65,10 @@ export interface Config {
   mcpServers: McpServerConfig[];
   /** A model stream silent (no event, not even a ping) for this long fails the prompt. */
   modelIdleTimeoutMs: number;
+  /** `auto`: API keys once one exists (open until then, on loopback only); `off`: never (warned). */
+  auth: 'auto' | 'off';
+  /** How long a key lookup is trusted: a revoked key stops working within this, on every instance. */
+  authCacheMs: number;
 }
 
 export class ConfigError extends Error {
@@ -153,7 +157,11 @@ export function loadConfig(env: Env = process.env): Config {
     clientToolTimeoutMs: integer('PARLEY_CLIENT_TOOL_TIMEOUT_MS', 300_000, 100, 86_400_000),
     mcpServers,
     modelIdleTimeoutMs: integer('PARLEY_MODEL_IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
+    auth: (text('PARLEY_AUTH') ?? 'auto').toLowerCase() === 'off' ? 'off' : 'auto',
+    authCacheMs: integer('PARLEY_AUTH_CACHE_MS', 2_000, 0, 60_000),
   };
+  const auth = (text('PARLEY_AUTH') ?? 'auto').toLowerCase();
+  if (auth !== 'auto' && auth !== 'off') problems.push('PARLEY_AUTH must be auto (API keys, open until the first one exists) or off.');
   for (const origin of config.corsOrigins) {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {
       problems.push(`CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com (no path), or *.`);

@@ -2,7 +2,7 @@
 // sentence for the caller. Every text a caller can get back from the engine is made here.
 import type { MessageStatus } from './records.ts';
 
-export type RequestErrorCode = 'not_found' | 'failed_precondition' | 'resource_exhausted' | 'unavailable';
+export type RequestErrorCode = 'unauthenticated' | 'not_found' | 'failed_precondition' | 'resource_exhausted' | 'unavailable';
 
 export class RequestError extends Error {
   readonly code: RequestErrorCode;
@@ -14,6 +14,9 @@ export class RequestError extends Error {
 }
 
 export const requestErrors = {
+  // Neither says which part was wrong: nothing that helps a guesser.
+  credentialsRequired: () => new RequestError('unauthenticated', 'credentials required: send authorization: Bearer <API key>'),
+  invalidCredentials: () => new RequestError('unauthenticated', 'invalid credentials'),
   conversationNotFound: (id: string) => new RequestError('not_found', `conversation ${id} not found`),
   conversationDeleted: (id: string) => new RequestError('not_found', `conversation ${id} was deleted`),
   userMessageNotFound: (id: string) => new RequestError('not_found', `user message ${id} not found in this conversation`),

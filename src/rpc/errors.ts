@@ -3,6 +3,7 @@ import { RequestError, type RequestErrorCode } from '../domain/request-errors.ts
 import type { Logger } from '../logger.ts';
 
 const CODES: Record<RequestErrorCode, Code> = {
+  unauthenticated: Code.Unauthenticated,
   not_found: Code.NotFound,
   failed_precondition: Code.FailedPrecondition,
   resource_exhausted: Code.ResourceExhausted,

@@ -1,9 +1,8 @@
 import { createContextKey, type HandlerContext } from '@connectrpc/connect';
 
 /**
- * The owner (tenant) a request acts for. Today every caller is the one default owner; an
- * authenticating interceptor will set this key from verified credentials, and nothing below
- * the RPC layer changes.
+ * The owner (tenant) a request acts for, set by the authenticating interceptor (auth.ts) from
+ * verified credentials before any handler runs. The default is never read by a served call.
  */
 export const ownerKey = createContextKey<string>('default', { description: 'owner (tenant) of the request' });
 

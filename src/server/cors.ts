@@ -25,7 +25,8 @@ export function corsFor(allowedOrigins: readonly string[]) {
       headers: {
         ...common,
         'access-control-allow-methods': cors.allowedMethods.join(', '),
-        'access-control-allow-headers': cors.allowedHeaders.join(', '),
+        // Authorization: browsers send their bearer token (JWT or key) as a header, never a cookie.
+        'access-control-allow-headers': [...cors.allowedHeaders, 'Authorization'].join(', '),
         'access-control-max-age': '7200',
       },
     };

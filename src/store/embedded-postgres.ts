@@ -86,6 +86,20 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 }
 
 /**
+ * The URL of the embedded PostgreSQL another process runs on this data directory right now, or
+ * null when none runs: a command (the keys command, say) then shares the running service's
+ * database instead of starting its own. postmaster.pid holds the port on its fourth line.
+ */
+export async function runningEmbeddedUrl(dataDir: string): Promise<string | null> {
+  const text = await readFile(path.join(path.resolve(dataDir), 'postmaster.pid'), 'utf8').catch(() => null);
+  const [pidLine, , , portLine] = text?.split('\n') ?? [];
+  const pid = Number.parseInt(pidLine ?? '', 10);
+  const port = Number.parseInt(portLine ?? '', 10);
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || !isAlive(pid)) return null;
+  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+}
+
+/**
  * Loaded on first use only, because the package installs process hooks (through
  * async-exit-hook) that get in the way: SIGINT/SIGTERM handlers that exit the process as soon as
  * its clusters are stopped, cutting short the service's own graceful shutdown (which stops the

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ApiKeyStore } from './api-key-store.ts';
 import { ClientCallStore } from './client-call-store.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { Database } from './database.ts';
@@ -19,6 +20,8 @@ export interface Stores {
   replies: ReplyStore;
   /** Client tool calls and their answers. */
   clientCalls: ClientCallStore;
+  /** Tenants' API keys. */
+  apiKeys: ApiKeyStore;
 }
 
 /** The stores over the ORM's connection pool; `onQuery` hears every statement (for counts). */
@@ -31,5 +34,6 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     queue: new QueueStore(db),
     replies: new ReplyStore(db),
     clientCalls: new ClientCallStore(db),
+    apiKeys: new ApiKeyStore(db),
   };
 }

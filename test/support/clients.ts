@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonValue } from '@bufbuild/protobuf';
-import { Code, ConnectError, createClient, type Transport } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -47,16 +47,33 @@ function lowerFirst(name: string): string {
 export const CLIENT_KINDS = ['grpc-js', 'connect-node/grpc', 'connect-node/grpc-web', 'connect-node/connect'] as const;
 export type ClientKind = (typeof CLIENT_KINDS)[number];
 
-export function createRpcClient(kind: ClientKind, baseUrl: string): RpcClient {
+export interface ClientOptions {
+  /** Sent as `authorization: Bearer <token>` on every call. */
+  token?: string;
+  /** Sent as the `authorization` header as it is (malformed ones, for tests of bad input). */
+  authorization?: string;
+}
+
+export function createRpcClient(kind: ClientKind, baseUrl: string, options: ClientOptions = {}): RpcClient {
+  const authorization = options.authorization ?? (options.token === undefined ? undefined : `Bearer ${options.token}`);
+  const interceptors: Interceptor[] =
+    authorization === undefined
+      ? []
+      : [
+          (next) => (request) => {
+            request.header.set('authorization', authorization);
+            return next(request);
+          },
+        ];
   switch (kind) {
     case 'grpc-js':
-      return grpcJsClient(baseUrl);
+      return grpcJsClient(baseUrl, authorization);
     case 'connect-node/grpc':
-      return connectClient(kind, createGrpcTransport({ baseUrl }));
+      return connectClient(kind, createGrpcTransport({ baseUrl, interceptors }));
     case 'connect-node/grpc-web':
-      return connectClient(kind, createGrpcWebTransport({ baseUrl, httpVersion: '1.1' }));
+      return connectClient(kind, createGrpcWebTransport({ baseUrl, httpVersion: '1.1', interceptors }));
     case 'connect-node/connect':
-      return connectClient(kind, createConnectTransport({ baseUrl, httpVersion: '1.1' }));
+      return connectClient(kind, createConnectTransport({ baseUrl, httpVersion: '1.1', interceptors }));
   }
 }
 
@@ -106,7 +123,7 @@ function connectClient(name: string, transport: Transport): RpcClient {
   };
 }
 
-function grpcJsClient(baseUrl: string): RpcClient {
+function grpcJsClient(baseUrl: string, authorization: string | undefined): RpcClient {
   const definition = protoLoader.loadSync(PROTO_FILE, {
     includeDirs: [PROTO_ROOT],
     keepCase: false,
@@ -139,13 +156,18 @@ function grpcJsClient(baseUrl: string): RpcClient {
     return toJson(schema, fromBinary(schema, type.encode(type.fromObject(object as Record<string, unknown>)).finish()));
   };
   const failure = (error: grpc.ServiceError) => ({ ok: false as const, code: error.code as number as Code, message: error.details });
+  const metadata = () => {
+    const headers = new grpc.Metadata();
+    if (authorization !== undefined) headers.set('authorization', authorization);
+    return headers;
+  };
 
   return {
     name: 'grpc-js',
     unary(methodName, request) {
       const m = method(methodName);
       return new Promise((resolve) => {
-        client[methodName]!(toGrpcJs(m.input, request), (error: grpc.ServiceError | null, response: unknown) => {
+        client[methodName]!(toGrpcJs(m.input, request), metadata(), (error: grpc.ServiceError | null, response: unknown) => {
           resolve(error ? failure(error) : { ok: true, response: fromGrpcJs(m.output, response) });
         });
       });
@@ -154,7 +176,7 @@ function grpcJsClient(baseUrl: string): RpcClient {
       const m = method(methodName);
       return new Promise((resolve) => {
         const responses: JsonValue[] = [];
-        const call = client[methodName]!(toGrpcJs(m.input, request)) as grpc.ClientReadableStream<unknown>;
+        const call = client[methodName]!(toGrpcJs(m.input, request), metadata()) as grpc.ClientReadableStream<unknown>;
         let settled = false;
         const finish = (error: StreamResult['error']) => {
           if (settled) return;

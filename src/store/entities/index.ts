@@ -1,8 +1,9 @@
+import { ApiKeyEntity } from './api-key.ts';
 import { BlockEntity } from './block.ts';
 import { ClientToolCallEntity } from './client-tool-call.ts';
 import { ConversationEntity } from './conversation.ts';
 import { EventEntity } from './event.ts';
 import { MessageEntity } from './message.ts';
 
-export { BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity };
-export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity];
+export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity };
+export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity];
