@@ -12,6 +12,7 @@ import { ClaimLoop } from './engine/claim-loop.ts';
 import { ConversationEngine } from './engine/conversation-engine.ts';
 import { EventHub } from './engine/event-hub.ts';
 import { Authenticator } from './engine/identity/authenticator.ts';
+import { JwtVerifier } from './engine/identity/jwt-verifier.ts';
 import { ClientToolWaiter } from './engine/prompt/client-tool-waiter.ts';
 import { PromptRunner } from './engine/prompt/prompt-runner.ts';
 import { modelEndpoint } from './model/model-endpoint.ts';
@@ -74,7 +75,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await migrate(orm, databaseUrl);
 
     const stores = await openStores(orm, options.onQuery);
-    const authenticator = new Authenticator(stores.apiKeys, { mode: config.auth, cacheMs: config.authCacheMs });
+    const jwt = config.jwt && new JwtVerifier(config.jwt);
+    await jwt?.ready();
+    const authenticator = new Authenticator(stores.apiKeys, { mode: config.auth, cacheMs: config.authCacheMs, jwt });
     await checkAuthentication(config, authenticator, logger);
     const notifications = new Notifications(databaseUrl, logger);
     cleanup.push(() => notifications.close());

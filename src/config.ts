@@ -69,6 +69,16 @@ export interface Config {
   auth: 'auto' | 'off';
   /** How long a key lookup is trusted: a revoked key stops working within this, on every instance. */
   authCacheMs: number;
+  /** JWTs of the team's own issuer, for browser users; null: none accepted. */
+  jwt: {
+    jwksUrl: string | null;
+    publicKey: string | null;
+    issuer: string;
+    audience: string;
+    tenantClaim: string;
+    subjectClaim: string;
+    clockSkewSeconds: number;
+  } | null;
 }
 
 export class ConfigError extends Error {
@@ -159,7 +169,26 @@ export function loadConfig(env: Env = process.env): Config {
     modelIdleTimeoutMs: integer('PARLEY_MODEL_IDLE_TIMEOUT_MS', 60_000, 100, 3_600_000),
     auth: (text('PARLEY_AUTH') ?? 'auto').toLowerCase() === 'off' ? 'off' : 'auto',
     authCacheMs: integer('PARLEY_AUTH_CACHE_MS', 2_000, 0, 60_000),
+    jwt: null,
   };
+  const jwksUrl = url('PARLEY_JWT_JWKS_URL', ['https:', 'http:'], 'https://auth.example.com/.well-known/jwks.json');
+  const publicKey = text('PARLEY_JWT_PUBLIC_KEY');
+  if (jwksUrl !== null || publicKey !== null) {
+    const issuer = text('PARLEY_JWT_ISSUER');
+    const audience = text('PARLEY_JWT_AUDIENCE');
+    if (jwksUrl !== null && publicKey !== null) problems.push('Set one of PARLEY_JWT_JWKS_URL and PARLEY_JWT_PUBLIC_KEY, not both.');
+    if (issuer === null) problems.push('PARLEY_JWT_ISSUER must name the issuer (the iss claim) your tokens carry.');
+    if (audience === null) problems.push('PARLEY_JWT_AUDIENCE must name the audience (the aud claim) your tokens carry for Parley.');
+    config.jwt = {
+      jwksUrl,
+      publicKey,
+      issuer: issuer ?? '',
+      audience: audience ?? '',
+      tenantClaim: text('PARLEY_JWT_TENANT_CLAIM') ?? 'tenant',
+      subjectClaim: text('PARLEY_JWT_SUBJECT_CLAIM') ?? 'sub',
+      clockSkewSeconds: integer('PARLEY_JWT_CLOCK_SKEW_S', 30, 0, 3_600),
+    };
+  }
   const auth = (text('PARLEY_AUTH') ?? 'auto').toLowerCase();
   if (auth !== 'auto' && auth !== 'off') problems.push('PARLEY_AUTH must be auto (API keys, open until the first one exists) or off.');
   for (const origin of config.corsOrigins) {

@@ -25,9 +25,21 @@ export interface ConversationSettings {
   clientTools: ClientToolDefinition[];
 }
 
+/**
+ * Whose conversations a request may see: a tenant's, or only those of one subject (an end user)
+ * inside it. A subject's conversation belongs to its tenant too.
+ */
+export interface Owner {
+  tenantId: string;
+  /** null: every conversation of the tenant. */
+  subjectId: string | null;
+}
+
 export interface ConversationRecord {
   id: string;
   ownerId: string;
+  /** The subject that created it, when a subject did. */
+  subjectId: string | null;
   title: string;
   settings: ConversationSettings;
   createdAt: Date;

@@ -1,4 +1,4 @@
-import type { ConversationRecord, MessageRecord } from '../domain/records.ts';
+import type { ConversationRecord, MessageRecord, Owner } from '../domain/records.ts';
 import { RequestError, requestErrors } from '../domain/request-errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ClientCallStore } from '../store/client-call-store.ts';
@@ -24,8 +24,8 @@ export interface ConversationEngineDeps {
 
 /**
  * The engine's API: every operation a caller can ask for, on plain records. The RPC layer calls
- * this and nothing below it. Every method takes the owner the request acts for; a conversation
- * of another owner does not exist. Failures a caller can act on are RequestErrors (an
+ * this and nothing below it. Every method takes the owner the request acts for (a tenant, or one
+ * subject in it); a conversation of another owner does not exist. Failures a caller can act on are RequestErrors (an
  * unreachable database included); anything else is a bug.
  */
 export class ConversationEngine {
@@ -35,38 +35,38 @@ export class ConversationEngine {
     this.#deps = deps;
   }
 
-  createConversation(ownerId: string, input: NewConversation): Promise<ConversationRecord> {
-    return this.#guard('createConversation', () => this.#deps.conversations.create(ownerId, input));
+  createConversation(owner: Owner, input: NewConversation): Promise<ConversationRecord> {
+    return this.#guard('createConversation', () => this.#deps.conversations.create(owner, input));
   }
 
-  getConversation(ownerId: string, id: string): Promise<{ conversation: ConversationRecord; messages: MessageRecord[] }> {
+  getConversation(owner: Owner, id: string): Promise<{ conversation: ConversationRecord; messages: MessageRecord[] }> {
     return this.#guard('getConversation', async () => {
-      const conversation = await this.#deps.conversations.get(ownerId, id);
-      const messages = conversation && (await this.#deps.snapshots.messages(ownerId, id));
+      const conversation = await this.#deps.conversations.get(owner, id);
+      const messages = conversation && (await this.#deps.snapshots.messages(owner, id));
       if (!conversation || !messages) throw requestErrors.conversationNotFound(id);
       return { conversation, messages };
     });
   }
 
-  listConversations(ownerId: string, limit: number, afterId: string | null): Promise<ConversationPage> {
-    return this.#guard('listConversations', () => this.#deps.conversations.list(ownerId, limit, afterId));
+  listConversations(owner: Owner, limit: number, afterId: string | null): Promise<ConversationPage> {
+    return this.#guard('listConversations', () => this.#deps.conversations.list(owner, limit, afterId));
   }
 
-  updateConversation(ownerId: string, id: string, patch: ConversationPatch): Promise<ConversationRecord> {
-    return this.#guard('updateConversation', async () => (await this.#deps.conversations.update(ownerId, id, patch)) ?? notFound(id));
+  updateConversation(owner: Owner, id: string, patch: ConversationPatch): Promise<ConversationRecord> {
+    return this.#guard('updateConversation', async () => (await this.#deps.conversations.update(owner, id, patch)) ?? notFound(id));
   }
 
   /** Deletes the conversation with everything in it; a prompt running in it stops. */
-  deleteConversation(ownerId: string, id: string): Promise<void> {
+  deleteConversation(owner: Owner, id: string): Promise<void> {
     return this.#guard('deleteConversation', async () => {
-      if (!(await this.#deps.conversations.delete(ownerId, id))) notFound(id);
+      if (!(await this.#deps.conversations.delete(owner, id))) notFound(id);
     });
   }
 
   /** Queues a user message. With a request id, sending the same text again returns the first message. */
-  sendMessage(ownerId: string, conversationId: string, input: { text: string; requestId: string | null }): Promise<MessageRecord> {
+  sendMessage(owner: Owner, conversationId: string, input: { text: string; requestId: string | null }): Promise<MessageRecord> {
     return this.#guard('sendMessage', async () => {
-      const result = await this.#deps.queue.enqueue(ownerId, conversationId, { ...input, maxQueued: this.#deps.maxQueuedPerConversation });
+      const result = await this.#deps.queue.enqueue(owner, conversationId, { ...input, maxQueued: this.#deps.maxQueuedPerConversation });
       switch (result.kind) {
         case 'not_found':
           return notFound(conversationId);
@@ -81,23 +81,23 @@ export class ConversationEngine {
   }
 
   /** Cancels a queued message at once, or stops its running prompt (which then ends cancelled). */
-  cancelPrompt(ownerId: string, conversationId: string, messageId: string): Promise<MessageRecord> {
+  cancelPrompt(owner: Owner, conversationId: string, messageId: string): Promise<MessageRecord> {
     return this.#guard('cancelPrompt', async () => {
-      const message = transitioned(await this.#deps.queue.cancel(ownerId, conversationId, messageId), messageId, 'cancelled');
+      const message = transitioned(await this.#deps.queue.cancel(owner, conversationId, messageId), messageId, 'cancelled');
       this.#deps.claimLoop.cancelLocal(messageId);
       return message;
     });
   }
 
   /** Queues a failed or cancelled message again. */
-  retryMessage(ownerId: string, conversationId: string, messageId: string): Promise<MessageRecord> {
-    return this.#guard('retryMessage', async () => transitioned(await this.#deps.queue.requeue(ownerId, conversationId, messageId), messageId, 'retried'));
+  retryMessage(owner: Owner, conversationId: string, messageId: string): Promise<MessageRecord> {
+    return this.#guard('retryMessage', async () => transitioned(await this.#deps.queue.requeue(owner, conversationId, messageId), messageId, 'retried'));
   }
 
   /** The calling service's answer to a client tool call. */
-  submitToolResult(ownerId: string, conversationId: string, toolUseId: string, result: { content: string; isError: boolean }): Promise<void> {
+  submitToolResult(owner: Owner, conversationId: string, toolUseId: string, result: { content: string; isError: boolean }): Promise<void> {
     return this.#guard('submitToolResult', async () => {
-      const submitted = await this.#deps.clientCalls.submit(ownerId, conversationId, toolUseId, result);
+      const submitted = await this.#deps.clientCalls.submit(owner, conversationId, toolUseId, result);
       if (submitted.kind === 'not_found') throw requestErrors.toolCallNotFound(toolUseId, conversationId);
       if (submitted.kind === 'already') throw requestErrors.toolCallClosed(toolUseId, submitted.status);
     });

@@ -1,5 +1,5 @@
 import type { SequencedEvent } from '../domain/events.ts';
-import type { ConversationSnapshot } from '../domain/records.ts';
+import type { ConversationSnapshot, Owner } from '../domain/records.ts';
 import { requestErrors } from '../domain/request-errors.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
 import { ConversationDeleted, HubShutDown, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from './event-hub.ts';
@@ -13,7 +13,7 @@ export type SubscriptionItem =
   | { type: 'heartbeat'; seq: number };
 
 export interface SubscribeRequest {
-  ownerId: string;
+  owner: Owner;
   conversationId: string;
   /** Resume after this seq (what the caller already has); null for a snapshot first. */
   afterSeq: number | null;
@@ -28,15 +28,15 @@ export interface SubscribeRequest {
  * lost; events the snapshot already reflects are skipped by seq. Fails with RequestError.
  */
 export async function* subscribe(hub: EventHub, snapshots: SnapshotStore, request: SubscribeRequest): AsyncGenerator<SubscriptionItem> {
-  const { ownerId, conversationId, afterSeq, signal } = request;
+  const { owner, conversationId, afterSeq, signal } = request;
   const subscription = open(hub, conversationId);
   try {
     let seq: number;
-    const resumable = afterSeq === null ? null : await snapshots.resumePoint(ownerId, conversationId, afterSeq);
+    const resumable = afterSeq === null ? null : await snapshots.resumePoint(owner, conversationId, afterSeq);
     if (afterSeq !== null && resumable !== null) {
       seq = afterSeq;
     } else {
-      const snapshot = await snapshots.snapshot(ownerId, conversationId);
+      const snapshot = await snapshots.snapshot(owner, conversationId);
       if (!snapshot) throw requestErrors.conversationNotFound(conversationId);
       seq = snapshot.seq;
       yield { type: 'snapshot', snapshot, reset: afterSeq !== null };

@@ -18,7 +18,7 @@ export interface SubscribeDeps {
 export async function* subscribe(deps: SubscribeDeps, request: SubscribeRequest, context: HandlerContext): AsyncGenerator<SubscribeResponse> {
   const conversationId = requireId('conversation_id', request.conversationId);
   const items = deps.engine.subscribe({
-    ownerId: ownerOf(context),
+    owner: ownerOf(context),
     conversationId,
     afterSeq: request.afterSeq === undefined ? null : Number(request.afterSeq),
     heartbeatMs: deps.heartbeatMs,

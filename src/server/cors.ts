@@ -26,7 +26,7 @@ export function corsFor(allowedOrigins: readonly string[]) {
         ...common,
         'access-control-allow-methods': cors.allowedMethods.join(', '),
         // Authorization: browsers send their bearer token (JWT or key) as a header, never a cookie.
-        'access-control-allow-headers': [...cors.allowedHeaders, 'Authorization'].join(', '),
+        'access-control-allow-headers': [...cors.allowedHeaders, 'Authorization', 'Parley-Subject'].join(', '),
         'access-control-max-age': '7200',
       },
     };

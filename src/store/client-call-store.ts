@@ -1,6 +1,7 @@
 import type { ConversationEvent } from '../domain/events.ts';
-import type { Claim, ClientCallState } from '../domain/records.ts';
+import type { Claim, ClientCallState, Owner } from '../domain/records.ts';
 import { TOOL_RESULT_CHANNEL } from './channels.ts';
+import { OWNED_BY } from './conversation-store.ts';
 import type { Database, Sql } from './database.ts';
 import { appendEvents, notify } from './event-log.ts';
 import { holds } from './reply-store.ts';
@@ -75,12 +76,12 @@ export class ClientCallStore {
   }
 
   /** The caller's answer to a client tool call; wakes whichever instance runs the prompt. */
-  async submit(ownerId: string, conversationId: string, toolUseId: string, result: { content: string; isError: boolean }): Promise<SubmitResult> {
+  async submit(owner: Owner, conversationId: string, toolUseId: string, result: { content: string; isError: boolean }): Promise<SubmitResult> {
     return this.#db.transaction(async (tx) => {
       const [call] = await tx.query<{ status: 'awaiting' | 'answered' | 'timed_out'; expired: boolean }>(
         `select t.status, t.deadline <= now() as expired from client_tool_call t join conversation c on c.id = t.conversation_id
-         where t.tool_use_id = $1 and t.conversation_id = $2 and c.owner_id = $3 for update of t`,
-        [toolUseId, conversationId, ownerId],
+         where t.tool_use_id = $1 and t.conversation_id = $2 and ${OWNED_BY('$3', '$4', 'c')} for update of t`,
+        [toolUseId, conversationId, owner.tenantId, owner.subjectId],
       );
       if (!call) return { kind: 'not_found' };
       if (call.status !== 'awaiting') return { kind: 'already', status: call.status };

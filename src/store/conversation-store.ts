@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { InferEntity } from '@mikro-orm/core';
 import { uuidv7 } from '../domain/ids.ts';
-import type { ConversationRecord, ConversationSettings } from '../domain/records.ts';
+import type { ConversationRecord, ConversationSettings, Owner } from '../domain/records.ts';
 import { CANCEL_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
 import type { Database } from './database.ts';
 import { ConversationEntity } from './entities/index.ts';
@@ -27,6 +27,7 @@ export interface ConversationPage {
 export interface ConversationRow {
   id: string;
   owner_id: string;
+  subject_id: string | null;
   title: string;
   settings: ConversationSettings;
   created_at: Date;
@@ -52,21 +53,21 @@ export class ConversationStore {
     return this.#orm.em.fork();
   }
 
-  async create(ownerId: string, input: NewConversation): Promise<ConversationRecord> {
+  async create(owner: Owner, input: NewConversation): Promise<ConversationRecord> {
     const em = this.#em();
-    const row = em.create(ConversationEntity, { id: uuidv7(), ownerId, title: input.title, settings: input.settings });
+    const row = em.create(ConversationEntity, { id: uuidv7(), ownerId: owner.tenantId, subjectId: owner.subjectId, title: input.title, settings: input.settings });
     await em.flush();
     return fromEntity(row);
   }
 
-  async get(ownerId: string, id: string): Promise<ConversationRecord | null> {
-    const row = await this.#em().findOne(ConversationEntity, { id, ownerId });
+  async get(owner: Owner, id: string): Promise<ConversationRecord | null> {
+    const row = await this.#em().findOne(ConversationEntity, { id, ...ownedBy(owner) });
     return row ? fromEntity(row) : null;
   }
 
   /** Newest first. Keyset on the time-ordered id, so inserts never shift later pages. */
-  async list(ownerId: string, limit: number, afterId: string | null): Promise<ConversationPage> {
-    const rows = await this.#em().find(ConversationEntity, afterId === null ? { ownerId } : { ownerId, id: { $lt: afterId } }, {
+  async list(owner: Owner, limit: number, afterId: string | null): Promise<ConversationPage> {
+    const rows = await this.#em().find(ConversationEntity, afterId === null ? ownedBy(owner) : { ...ownedBy(owner), id: { $lt: afterId } }, {
       orderBy: { id: 'desc' },
       limit: limit + 1,
     });
@@ -74,15 +75,15 @@ export class ConversationStore {
     return { conversations: page.map(fromEntity), nextAfterId: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
   }
 
-  async update(ownerId: string, id: string, patch: ConversationPatch): Promise<ConversationRecord | null> {
+  async update(owner: Owner, id: string, patch: ConversationPatch): Promise<ConversationRecord | null> {
     return this.#db.transaction(async (tx) => {
       const [row] = await tx.query<ConversationRow>(
         `update conversation set title = coalesce($3, title), settings = coalesce($4::jsonb, settings),
            -- Only a real change moves updated_at (an empty or same-value patch still emits its event).
            updated_at = case when coalesce($3, title) is distinct from title or coalesce($4::jsonb, settings) is distinct from settings
                              then now() else updated_at end
-         where id = $1 and owner_id = $2 returning id, owner_id, title, settings, created_at, updated_at`,
-        [id, ownerId, patch.title ?? null, patch.settings === undefined ? null : JSON.stringify(patch.settings)],
+         where id = $1 and ${OWNED_BY('$2', '$5')} returning id, owner_id, subject_id, title, settings, created_at, updated_at`,
+        [id, owner.tenantId, patch.title ?? null, patch.settings === undefined ? null : JSON.stringify(patch.settings), owner.subjectId],
       );
       if (!row) return null;
       const conversation = fromRow(row);
@@ -92,15 +93,15 @@ export class ConversationStore {
   }
 
   /** Removes the conversation; its messages, blocks and events go with it (foreign keys cascade). */
-  async delete(ownerId: string, id: string): Promise<boolean> {
+  async delete(owner: Owner, id: string): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
       // A running prompt of this conversation stops now rather than at its next lease renewal.
       const running = await tx.query<{ id: string }>(
         `select m.id from message m join conversation c on c.id = m.conversation_id
-         where c.id = $1 and c.owner_id = $2 and m.role = 'user' and m.status = 'processing'`,
-        [id, ownerId],
+         where c.id = $1 and ${OWNED_BY('$2', '$3', 'c')} and m.role = 'user' and m.status = 'processing'`,
+        [id, owner.tenantId, owner.subjectId],
       );
-      const deleted = await tx.query('delete from conversation where id = $1 and owner_id = $2 returning id', [id, ownerId]);
+      const deleted = await tx.query(`delete from conversation where id = $1 and ${OWNED_BY('$2', '$3')} returning id`, [id, owner.tenantId, owner.subjectId]);
       if (deleted.length === 0) return false;
       for (const message of running) await notify(tx, CANCEL_CHANNEL, message.id);
       await notify(tx, EVENTS_CHANNEL, JSON.stringify({ conversationId: id, from: 0, to: 0, deleted: true } satisfies EventNotice));
@@ -109,10 +110,24 @@ export class ConversationStore {
   }
 }
 
+/**
+ * The condition that a conversation row (alias `alias`) belongs to the owner whose tenant and
+ * subject are the parameters `tenant` and `subject` (subject null: any of the tenant's). Every
+ * read and write of a conversation's data goes through it.
+ */
+export function OWNED_BY(tenant: string, subject: string, alias?: string): string {
+  const column = (name: string) => (alias ? `${alias}.${name}` : name);
+  return `${column('owner_id')} = ${tenant} and (${subject}::text is null or ${column('subject_id')} = ${subject}::text)`;
+}
+
+function ownedBy(owner: Owner): { ownerId: string; subjectId?: string } {
+  return owner.subjectId === null ? { ownerId: owner.tenantId } : { ownerId: owner.tenantId, subjectId: owner.subjectId };
+}
+
 export function fromRow(row: ConversationRow): ConversationRecord {
-  return { id: row.id, ownerId: row.owner_id, title: row.title, settings: row.settings, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
+  return { id: row.id, ownerId: row.owner_id, subjectId: row.subject_id, title: row.title, settings: row.settings, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
 }
 
 function fromEntity(row: InferEntity<typeof ConversationEntity>): ConversationRecord {
-  return { id: row.id, ownerId: row.ownerId, title: row.title, settings: row.settings, createdAt: row.createdAt, updatedAt: row.updatedAt };
+  return { id: row.id, ownerId: row.ownerId, subjectId: row.subjectId ?? null, title: row.title, settings: row.settings, createdAt: row.createdAt, updatedAt: row.updatedAt };
 }

@@ -1,9 +1,10 @@
 import { afterLeaseExpired, cancelEffect, canRetry, from, replySurvives } from '../domain/lifecycle.ts';
 import { messageErrors } from '../domain/message-errors.ts';
-import type { Claim, MessageRecord, MessageStatus } from '../domain/records.ts';
+import type { Claim, MessageRecord, MessageStatus, Owner } from '../domain/records.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { CANCEL_CHANNEL, QUEUE_CHANNEL } from './channels.ts';
 import type { Database, Sql } from './database.ts';
+import { OWNED_BY } from './conversation-store.ts';
 import { appendEvents, notify } from './event-log.ts';
 import { statusChanged, toMessage, type MessageRow } from './message-rows.ts';
 import { AWAITS_CLIENT, failReplies } from './reply-store.ts';
@@ -43,11 +44,11 @@ export class QueueStore {
   }
 
   /** Stores a user message as queued and wakes the queue, in one transaction. */
-  async enqueue(ownerId: string, conversationId: string, input: { text: string; requestId: string | null; maxQueued: number }): Promise<EnqueueResult> {
+  async enqueue(owner: Owner, conversationId: string, input: { text: string; requestId: string | null; maxQueued: number }): Promise<EnqueueResult> {
     return this.#db.transaction(async (tx) => {
       // Locking the conversation serialises sends into it: queue positions and the queue limit
       // stay exact under concurrent sends.
-      const [conversation] = await tx.query('select id from conversation where id = $1 and owner_id = $2 for update', [conversationId, ownerId]);
+      const [conversation] = await tx.query(`select id from conversation where id = $1 and ${OWNED_BY('$2', '$3')} for update`, [conversationId, owner.tenantId, owner.subjectId]);
       if (!conversation) return { kind: 'not_found' };
       if (input.requestId !== null) {
         const [existing] = await tx.query<MessageRow>('select * from message where conversation_id = $1 and request_id = $2', [conversationId, input.requestId]);
@@ -80,9 +81,9 @@ export class QueueStore {
   }
 
   /** Queues a failed or cancelled user message again (RetryMessage). */
-  async requeue(ownerId: string, conversationId: string, messageId: string): Promise<TransitionResult> {
+  async requeue(owner: Owner, conversationId: string, messageId: string): Promise<TransitionResult> {
     return this.#db.transaction(async (tx) => {
-      const current = await lockUserMessage(tx, ownerId, conversationId, messageId);
+      const current = await lockUserMessage(tx, owner, conversationId, messageId);
       if (!current) return { kind: 'not_found' };
       if (!canRetry(current.status)) return { kind: 'wrong_status', status: current.status };
       // The queue takes messages in id order, so a retried message keeps its place: it runs
@@ -108,9 +109,9 @@ export class QueueStore {
    * Cancels a user message: a queued one leaves the queue at once; a running one is flagged, and
    * the instance running it is told (NOTIFY) to stop: its prompt then ends as cancelled.
    */
-  async cancel(ownerId: string, conversationId: string, messageId: string): Promise<TransitionResult> {
+  async cancel(owner: Owner, conversationId: string, messageId: string): Promise<TransitionResult> {
     return this.#db.transaction(async (tx) => {
-      const current = await lockUserMessage(tx, ownerId, conversationId, messageId);
+      const current = await lockUserMessage(tx, owner, conversationId, messageId);
       if (!current) return { kind: 'not_found' };
       let row: MessageRow | undefined;
       switch (cancelEffect(current.status)) {
@@ -223,12 +224,12 @@ export class QueueStore {
   }
 }
 
-async function lockUserMessage(tx: Sql, ownerId: string, conversationId: string, messageId: string): Promise<MessageRow | null> {
+async function lockUserMessage(tx: Sql, owner: Owner, conversationId: string, messageId: string): Promise<MessageRow | null> {
   const [row] = await tx.query<MessageRow>(
     `select m.* from message m join conversation c on c.id = m.conversation_id
-     where m.id = $1 and m.conversation_id = $2 and c.owner_id = $3 and m.role = 'user'
+     where m.id = $1 and m.conversation_id = $2 and ${OWNED_BY('$3', '$4', 'c')} and m.role = 'user'
      for update of m`,
-    [messageId, conversationId, ownerId],
+    [messageId, conversationId, owner.tenantId, owner.subjectId],
   );
   return row ?? null;
 }

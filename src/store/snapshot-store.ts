@@ -1,7 +1,7 @@
 import type { SequencedEvent } from '../domain/events.ts';
 import { reviveEvent } from '../domain/events.ts';
-import type { AwaitingClientCall, ConversationSnapshot, MessageRecord } from '../domain/records.ts';
-import { fromRow, type ConversationRow } from './conversation-store.ts';
+import type { AwaitingClientCall, ConversationSnapshot, MessageRecord, Owner } from '../domain/records.ts';
+import { fromRow, OWNED_BY, type ConversationRow } from './conversation-store.ts';
 import type { Database, Sql } from './database.ts';
 import { toMessage, type MessageRow } from './message-rows.ts';
 import { readBlocks } from './streamed-blocks.ts';
@@ -19,12 +19,12 @@ export class SnapshotStore {
   }
 
   /** The conversation, its messages with their blocks, its open client calls and the seq all of it reflects. */
-  async snapshot(ownerId: string, id: string): Promise<ConversationSnapshot | null> {
+  async snapshot(owner: Owner, id: string): Promise<ConversationSnapshot | null> {
     return this.#db.transaction(
       async (tx) => {
         const [conversation] = await tx.query<ConversationRow & { last_seq: string }>(
-          'select id, owner_id, title, settings, created_at, updated_at, last_seq from conversation where id = $1 and owner_id = $2',
-          [id, ownerId],
+          `select id, owner_id, subject_id, title, settings, created_at, updated_at, last_seq from conversation where id = $1 and ${OWNED_BY('$2', '$3')}`,
+          [id, owner.tenantId, owner.subjectId],
         );
         if (!conversation) return null;
         const messages = await messagesOf(tx, id);
@@ -44,10 +44,10 @@ export class SnapshotStore {
   }
 
   /** Every message of a conversation in creation order, with blocks; null if not found. */
-  async messages(ownerId: string, conversationId: string): Promise<MessageRecord[] | null> {
+  async messages(owner: Owner, conversationId: string): Promise<MessageRecord[] | null> {
     return this.#db.transaction(
       async (tx) => {
-        const found = await tx.query('select 1 from conversation where id = $1 and owner_id = $2', [conversationId, ownerId]);
+        const found = await tx.query(`select 1 from conversation where id = $1 and ${OWNED_BY('$2', '$3')}`, [conversationId, owner.tenantId, owner.subjectId]);
         return found.length === 0 ? null : messagesOf(tx, conversationId);
       },
       { repeatableRead: true, readOnly: true },
@@ -58,11 +58,11 @@ export class SnapshotStore {
    * Where a subscriber that saw events up to `afterSeq` can resume from: the conversation's
    * last seq, or null when the events after `afterSeq` are no longer all there (or never were).
    */
-  async resumePoint(ownerId: string, id: string, afterSeq: number): Promise<number | null> {
+  async resumePoint(owner: Owner, id: string, afterSeq: number): Promise<number | null> {
     const [row] = await this.#db.query<{ last_seq: string; oldest: string | null }>(
       `select c.last_seq, (select min(seq) from event e where e.conversation_id = c.id) as oldest
-       from conversation c where c.id = $1 and c.owner_id = $2`,
-      [id, ownerId],
+       from conversation c where c.id = $1 and ${OWNED_BY('$2', '$3', 'c')}`,
+      [id, owner.tenantId, owner.subjectId],
     );
     if (!row) return null;
     const last = Number(row.last_seq);

@@ -1,5 +1,6 @@
 // Contract cases, per RPC of the service. contract.test.ts runs every case on every client and
 // fails for an RPC of the service descriptor that has no case here.
+import { ownerOf } from '../support/owner.ts';
 import type { JsonObject, JsonValue } from '@bufbuild/protobuf';
 import { Code } from '@connectrpc/connect';
 import { expect } from 'vitest';
@@ -180,7 +181,7 @@ export const contractCases: Record<string, ContractCase[]> = {
           await client.unary('UpdateConversation', { conversationId: id, title: 'Renamed', settings: { maxTokens: 1000 } }),
         );
         expect(response.conversation).toMatchObject({ id, title: 'Renamed', settings: { maxTokens: 1000 } });
-        const stored = await fixtures.conversations.get('default', id);
+        const stored = await fixtures.conversations.get(ownerOf('default'), id);
         expect(stored?.title).toBe('Renamed');
       },
     },
@@ -196,9 +197,9 @@ export const contractCases: Record<string, ContractCase[]> = {
       name: 'rejects an empty title and writes nothing',
       async run(client, fixtures) {
         const id = await fixtures.conversationId();
-        const before = await fixtures.conversations.get('default', id);
+        const before = await fixtures.conversations.get(ownerOf('default'), id);
         expectError(await client.unary('UpdateConversation', { conversationId: id, title: '' }), Code.InvalidArgument, 'title');
-        expect(await fixtures.conversations.get('default', id)).toEqual(before);
+        expect(await fixtures.conversations.get(ownerOf('default'), id)).toEqual(before);
       },
     },
     {
@@ -262,7 +263,7 @@ export const contractCases: Record<string, ContractCase[]> = {
       async run(client, fixtures) {
         const conversationId = await fixtures.conversationId();
         expectError(await client.unary('SendMessage', { conversationId, text: '  ' }), Code.InvalidArgument, 'text');
-        expect(await fixtures.snapshots.messages('default', conversationId)).toEqual([]);
+        expect(await fixtures.snapshots.messages(ownerOf('default'), conversationId)).toEqual([]);
       },
     },
     {

@@ -1,3 +1,4 @@
+import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -13,12 +14,12 @@ beforeAll(async () => {
   fixtures = {
     conversations,
     snapshots,
-    conversationId: async () => (await conversations.create('default', { title: 'fixture', settings: defaultSettings() })).id,
+    conversationId: async () => (await conversations.create(ownerOf('default'), { title: 'fixture', settings: defaultSettings() })).id,
     countConversations: async () => {
       let count = 0;
       let after: string | null = null;
       do {
-        const page = await conversations.list('default', 100, after);
+        const page = await conversations.list(ownerOf('default'), 100, after);
         count += page.conversations.length;
         after = page.nextAfterId;
       } while (after);

@@ -1,6 +1,7 @@
 // API keys over every client: open until the first key exists, then credentials on every call
 // (Subscribe included); bad credentials of every shape are unauthenticated and write nothing; a
 // revoked key stops working on another instance; no key and a public address refuse to start.
+import { ownerOf } from '../support/owner.ts';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -26,7 +27,7 @@ afterAll(async () => {
 });
 
 async function conversationCount(): Promise<number> {
-  const rows = await server.app.stores.conversations.list('tenant-a', 100, null);
+  const rows = await server.app.stores.conversations.list(ownerOf('tenant-a'), 100, null);
   return rows.conversations.length;
 }
 
@@ -38,6 +39,15 @@ async function keys(...args: string[]): Promise<{ stdout: string; code: number }
     const failed = error as { stdout: string; code: number };
     return { stdout: failed.stdout, code: failed.code };
   }
+}
+
+/** `parley_<12-character prefix>_<secret>`; the secret is base64url and may hold `_`. */
+function prefixOf(key: string): string {
+  return key.slice('parley_'.length, 'parley_'.length + 12);
+}
+
+function secretOf(key: string): string {
+  return key.slice('parley_'.length + 13);
 }
 
 function using(kind: (typeof CLIENT_KINDS)[number], options: Parameters<typeof createRpcClient>[2], work: (client: RpcClient) => Promise<void>): Promise<void> {
@@ -61,12 +71,12 @@ describe('API keys', () => {
     expect(created.code).toBe(0);
     key = created.stdout.trim().split('\n').at(-1)!;
     expect(key).toMatch(/^parley_[0-9A-Za-z]{12}_[0-9A-Za-z_-]{43}$/);
-    expect((await keys('list')).stdout).toContain(`${key.split('_')[1]}  tenant-a`);
+    expect((await keys('list')).stdout).toContain(`${prefixOf(key)}  tenant-a`);
     expect((await keys('create')).code).toBe(2);
     // Stored as a hash only.
-    const stored = await server.app.stores.apiKeys.find(key.split('_')[1]!);
+    const stored = await server.app.stores.apiKeys.find(prefixOf(key));
     expect(stored?.secretHash).toMatch(/^[0-9a-f]{64}$/);
-    expect(JSON.stringify(stored)).not.toContain(key.split('_')[2]);
+    expect(JSON.stringify(stored)).not.toContain(secretOf(key));
   });
 
   it('once one exists, every call needs credentials, on every client, Subscribe too', async () => {
@@ -90,8 +100,8 @@ describe('API keys', () => {
   });
 
   it('refuses bad credentials of every shape with unauthenticated, writes nothing, and stays up', async () => {
-    const [, prefix, secret] = key.split('_');
-    const wrongSecret = `parley_${prefix}_${secret!.startsWith('A') ? 'B' : 'A'}${secret!.slice(1)}`;
+    const secret = secretOf(key);
+    const wrongSecret = `parley_${prefixOf(key)}_${secret.startsWith('A') ? 'B' : 'A'}${secret.slice(1)}`;
     const unsignedJwt = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.`;
     const shapes = [
       `Basic ${Buffer.from('user:pass').toString('base64')}`,
@@ -123,8 +133,8 @@ describe('API keys', () => {
       const client = createRpcClient('grpc-js', second.baseUrl, { token: key });
       try {
         expect((await client.unary('ListConversations', {})).ok).toBe(true);
-        expect((await keys('revoke', key.split('_')[1]!)).code).toBe(0);
-        expect((await keys('revoke', key.split('_')[1]!)).code).toBe(2);
+        expect((await keys('revoke', prefixOf(key))).code).toBe(0);
+        expect((await keys('revoke', prefixOf(key))).code).toBe(2);
         const revokedAt = Date.now();
         let refused = false;
         while (!refused && Date.now() - revokedAt < 5_000) {

@@ -1,3 +1,4 @@
+import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
@@ -27,7 +28,7 @@ afterAll(async () => {
 
 describe('ListConversations', () => {
   it('walks every conversation exactly once while new ones are created between pages', async () => {
-    const owner = 'pager';
+    const owner = ownerOf('pager');
     const existing: string[] = [];
     for (let i = 0; i < 7; i++) existing.push((await server.app.stores.conversations.create(owner, { title: `c${i}`, settings })).id);
 
@@ -45,11 +46,11 @@ describe('ListConversations', () => {
   });
 
   it('keeps owners apart', async () => {
-    const mine = await server.app.stores.conversations.create('alice', { title: 'mine', settings });
-    expect(await server.app.stores.conversations.get('bob', mine.id)).toBeNull();
-    expect((await server.app.stores.conversations.list('bob', 10, null)).conversations).toEqual([]);
-    expect(await server.app.stores.conversations.delete('bob', mine.id)).toBe(false);
-    expect(await server.app.stores.conversations.get('alice', mine.id)).not.toBeNull();
+    const mine = await server.app.stores.conversations.create(ownerOf('alice'), { title: 'mine', settings });
+    expect(await server.app.stores.conversations.get(ownerOf('bob'), mine.id)).toBeNull();
+    expect((await server.app.stores.conversations.list(ownerOf('bob'), 10, null)).conversations).toEqual([]);
+    expect(await server.app.stores.conversations.delete(ownerOf('bob'), mine.id)).toBe(false);
+    expect(await server.app.stores.conversations.get(ownerOf('alice'), mine.id)).not.toBeNull();
   });
 });
 

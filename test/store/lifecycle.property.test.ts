@@ -2,6 +2,7 @@
 // method that changes a status run on a real database, and after each one every message's
 // status change must be a transition the table allows for that method's step. A store method
 // that moves a message in a way the table does not list fails this test.
+import { ownerOf } from '../support/owner.ts';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allows, from, TRANSITIONS, type Step } from '../../src/domain/lifecycle.ts';
@@ -74,7 +75,7 @@ async function run(world: World, operation: Operation): Promise<void> {
   const pickUser = (pick: number) => world.users[pick % Math.max(1, world.users.length)];
   switch (operation.op) {
     case 'send': {
-      const result = await queue.enqueue('default', world.conversationId, { text: `m${world.users.length}`, requestId: null, maxQueued: 100 });
+      const result = await queue.enqueue(ownerOf('default'), world.conversationId, { text: `m${world.users.length}`, requestId: null, maxQueued: 100 });
       if (result.kind === 'queued') world.users.push(result.message.id);
       return;
     }
@@ -108,12 +109,12 @@ async function run(world: World, operation: Operation): Promise<void> {
     }
     case 'cancel': {
       const id = pickUser(operation.pick);
-      if (id) await queue.cancel('default', world.conversationId, id);
+      if (id) await queue.cancel(ownerOf('default'), world.conversationId, id);
       return;
     }
     case 'retry': {
       const id = pickUser(operation.pick);
-      if (id) await queue.requeue('default', world.conversationId, id);
+      if (id) await queue.requeue(ownerOf('default'), world.conversationId, id);
       return;
     }
   }

@@ -1,4 +1,5 @@
 // QueueStore against a real database: one behaviour of the queue per case.
+import { ownerOf } from '../support/owner.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useStoreFixture, type StoreFixture } from './support.ts';
 
@@ -10,7 +11,7 @@ beforeEach(() => {
 });
 
 async function send(conversationId: string, text = 'hello', requestId: string | null = null, maxQueued = 10) {
-  return fixture.stores.queue.enqueue('default', conversationId, { text, requestId, maxQueued });
+  return fixture.stores.queue.enqueue(ownerOf('default'), conversationId, { text, requestId, maxQueued });
 }
 
 async function sent(conversationId: string, text = 'hello'): Promise<string> {
@@ -30,7 +31,7 @@ describe('QueueStore', () => {
     expect(again).toMatchObject({ kind: 'queued', created: false });
     expect(again.kind === 'queued' && again.message.id).toBe(first.kind === 'queued' && first.message.id);
     expect(await send(c, 'other text', 'r-1', 2)).toMatchObject({ kind: 'request_id_reused' });
-    expect(await fixture.stores.queue.enqueue('someone-else', c, { text: 'x', requestId: null, maxQueued: 10 })).toEqual({ kind: 'not_found' });
+    expect(await fixture.stores.queue.enqueue(ownerOf('someone-else'), c, { text: 'x', requestId: null, maxQueued: 10 })).toEqual({ kind: 'not_found' });
   });
 
   it('claims oldest first, one active prompt per conversation, and says when nothing is claimable', async () => {
@@ -52,12 +53,12 @@ describe('QueueStore', () => {
     const queued = await sent(c);
     const claim = await fixture.claim();
     const { queue, replies } = fixture.stores;
-    expect(await queue.cancel('default', c, queued)).toMatchObject({ kind: 'ok', message: { status: 'cancelled', error: { code: 'cancelled' } } });
-    expect(await queue.cancel('default', c, running)).toMatchObject({ kind: 'ok', message: { status: 'processing' } });
+    expect(await queue.cancel(ownerOf('default'), c, queued)).toMatchObject({ kind: 'ok', message: { status: 'cancelled', error: { code: 'cancelled' } } });
+    expect(await queue.cancel(ownerOf('default'), c, running)).toMatchObject({ kind: 'ok', message: { status: 'processing' } });
     const [lease] = await queue.renewLeases([claim], 60_000);
     expect(lease).toEqual({ messageId: running, held: true, cancelRequested: true });
     await replies.finish(claim, null, { status: 'completed', error: null, stopReason: 'end_turn', usage: null });
-    expect(await queue.cancel('default', c, running)).toEqual({ kind: 'wrong_status', status: 'completed' });
+    expect(await queue.cancel(ownerOf('default'), c, running)).toEqual({ kind: 'wrong_status', status: 'completed' });
   });
 
   it('retries a failed or cancelled message in its place, and nothing else', async () => {
@@ -65,9 +66,9 @@ describe('QueueStore', () => {
     const first = await sent(c);
     const second = await sent(c);
     const { queue } = fixture.stores;
-    expect(await queue.requeue('default', c, first)).toEqual({ kind: 'wrong_status', status: 'queued' });
-    await queue.cancel('default', c, first);
-    const retried = await queue.requeue('default', c, first);
+    expect(await queue.requeue(ownerOf('default'), c, first)).toEqual({ kind: 'wrong_status', status: 'queued' });
+    await queue.cancel(ownerOf('default'), c, first);
+    const retried = await queue.requeue(ownerOf('default'), c, first);
     expect(retried).toMatchObject({ kind: 'ok', message: { status: 'queued', error: null, queuePosition: 0 } });
     // Its place is by id: it runs before the message sent after it.
     expect((await fixture.claim()).messageId).toBe(first);
@@ -104,7 +105,7 @@ describe('QueueStore', () => {
 
     const other = await sent(c);
     await fixture.claim();
-    await queue.cancel('default', c, other);
+    await queue.cancel(ownerOf('default'), c, other);
     await fixture.expireLease(other);
     await queue.recoverExpiredLeases(2);
     expect(await fixture.status(other)).toBe('cancelled');

@@ -1,4 +1,5 @@
 // ReplyStore against a real database: the fence, the end of a prompt, and giving one back.
+import { ownerOf } from '../support/owner.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useStoreFixture, type StoreFixture } from './support.ts';
 
@@ -11,7 +12,7 @@ beforeEach(() => {
 
 async function running() {
   const c = await fixture.conversation();
-  const sent = await fixture.stores.queue.enqueue('default', c, { text: 'q', requestId: null, maxQueued: 10 });
+  const sent = await fixture.stores.queue.enqueue(ownerOf('default'), c, { text: 'q', requestId: null, maxQueued: 10 });
   if (sent.kind !== 'queued') throw new Error(sent.kind);
   const claim = await fixture.claim();
   const reply = (await fixture.stores.replies.startReply(claim, 'claude-test'))!;

@@ -1,3 +1,4 @@
+import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import pg from 'pg';
 import type { Claim, ConversationSettings } from '../../src/domain/records.ts';
@@ -29,7 +30,7 @@ export async function openStoreFixture(): Promise<StoreFixture> {
   return {
     stores,
     sql,
-    conversation: async () => (await stores.conversations.create('default', { title: 'store test', settings: SETTINGS })).id,
+    conversation: async () => (await stores.conversations.create(ownerOf('default'), { title: 'store test', settings: SETTINGS })).id,
     claim: async () => {
       const result = await stores.queue.claimNext(60_000);
       if (result.kind !== 'claimed') throw new Error(`expected a claim, got ${result.kind}`);

@@ -52,22 +52,22 @@ export interface ClientOptions {
   token?: string;
   /** Sent as the `authorization` header as it is (malformed ones, for tests of bad input). */
   authorization?: string;
+  /** More headers (metadata) sent on every call. */
+  headers?: Record<string, string>;
 }
 
 export function createRpcClient(kind: ClientKind, baseUrl: string, options: ClientOptions = {}): RpcClient {
   const authorization = options.authorization ?? (options.token === undefined ? undefined : `Bearer ${options.token}`);
-  const interceptors: Interceptor[] =
-    authorization === undefined
-      ? []
-      : [
-          (next) => (request) => {
-            request.header.set('authorization', authorization);
-            return next(request);
-          },
-        ];
+  const headers = { ...options.headers, ...(authorization === undefined ? {} : { authorization }) };
+  const interceptors: Interceptor[] = [
+    (next) => (request) => {
+      for (const [name, value] of Object.entries(headers)) request.header.set(name, value);
+      return next(request);
+    },
+  ];
   switch (kind) {
     case 'grpc-js':
-      return grpcJsClient(baseUrl, authorization);
+      return grpcJsClient(baseUrl, headers);
     case 'connect-node/grpc':
       return connectClient(kind, createGrpcTransport({ baseUrl, interceptors }));
     case 'connect-node/grpc-web':
@@ -123,7 +123,7 @@ function connectClient(name: string, transport: Transport): RpcClient {
   };
 }
 
-function grpcJsClient(baseUrl: string, authorization: string | undefined): RpcClient {
+function grpcJsClient(baseUrl: string, headers: Record<string, string>): RpcClient {
   const definition = protoLoader.loadSync(PROTO_FILE, {
     includeDirs: [PROTO_ROOT],
     keepCase: false,
@@ -157,9 +157,9 @@ function grpcJsClient(baseUrl: string, authorization: string | undefined): RpcCl
   };
   const failure = (error: grpc.ServiceError) => ({ ok: false as const, code: error.code as number as Code, message: error.details });
   const metadata = () => {
-    const headers = new grpc.Metadata();
-    if (authorization !== undefined) headers.set('authorization', authorization);
-    return headers;
+    const metadata = new grpc.Metadata();
+    for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
+    return metadata;
   };
 
   return {

@@ -1,7 +1,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Tool } from '@anthropic-ai/sdk/resources/messages';
 import type { PromptOutcome } from '../../domain/lifecycle.ts';
-import type { Claim, ConversationSettings, MessageRecord, Usage } from '../../domain/records.ts';
+import type { Claim, ConversationSettings, MessageRecord, Owner, Usage } from '../../domain/records.ts';
 import type { Logger } from '../../logger.ts';
 import type { ClientCallStore } from '../../store/client-call-store.ts';
 import type { ConversationStore } from '../../store/conversation-store.ts';
@@ -96,7 +96,7 @@ export class PromptRunner {
   /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
   async #attempt(claim: Claim, signal: AbortSignal, attempt: Attempt): Promise<PromptOutcome | null> {
     const { replies, logger, options } = this.#deps;
-    const conversation = await this.#deps.conversations.get(claim.ownerId, claim.conversationId);
+    const conversation = await this.#deps.conversations.get(tenantOf(claim), claim.conversationId);
     if (!conversation) return null; // deleted meanwhile: its messages went with it
     const reply = await replies.startReply(claim, conversation.settings.model);
     if (!reply) return null;
@@ -134,7 +134,7 @@ export class PromptRunner {
       clientToolNames: new Set(settings.clientTools.map((tool) => tool.name)),
     };
     const definitions = toolDefinitions(this.#deps.tools, settings);
-    const earlier = (await this.#deps.snapshots.messages(claim.ownerId, claim.conversationId)) ?? [];
+    const earlier = (await this.#deps.snapshots.messages(tenantOf(claim), claim.conversationId)) ?? [];
     for (let round = 0; ; round++) {
       signal.throwIfAborted();
       // Calls the last model call asked for (or that an earlier attempt left open) come first.
@@ -170,4 +170,9 @@ function toolDefinitions(executor: ToolExecutor, settings: ConversationSettings)
 
 function withReply(messages: MessageRecord[], reply: MessageRecord): MessageRecord[] {
   return [...messages.filter((m) => m.id !== reply.id), reply];
+}
+
+/** A claimed prompt acts for its conversation's tenant: the claim was checked when it was sent. */
+function tenantOf(claim: Claim): Owner {
+  return { tenantId: claim.ownerId, subjectId: null };
 }

@@ -10,6 +10,8 @@ export const ConversationEntity = defineEntity({
     // The tenant. Every query filters on it, so authentication can map callers to owners later
     // without touching the engine.
     ownerId: p.text(),
+    // The end user inside the tenant that created it (a subject-scoped token), else null.
+    subjectId: p.text().nullable(),
     title: p.text(),
     // Read and written as a whole with the conversation; never queried into.
     settings: p.json<ConversationSettings>(),
@@ -19,5 +21,9 @@ export const ConversationEntity = defineEntity({
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },
-  indexes: [{ name: 'conversation_owner_listing_idx', properties: ['ownerId', 'id'] }],
+  indexes: [
+    { name: 'conversation_owner_listing_idx', properties: ['ownerId', 'id'] },
+    // A subject's listing.
+    { name: 'conversation_subject_listing_idx', properties: ['ownerId', 'subjectId', 'id'] },
+  ],
 });
