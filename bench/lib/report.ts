@@ -8,6 +8,7 @@ import type { FanoutResult } from '../scenarios/fanout.ts';
 import type { FirstTokenResult } from '../scenarios/first-token.ts';
 import type { StorageResult } from '../scenarios/storage.ts';
 import type { PeersResult } from '../scenarios/peers.ts';
+import type { AuthResult } from '../scenarios/auth.ts';
 
 export interface BenchResults {
   startedAt: string;
@@ -21,6 +22,7 @@ export interface BenchResults {
     firstToken?: FirstTokenResult;
     storage?: StorageResult;
     peers?: PeersResult;
+    auth?: AuthResult;
   };
   errors: Record<string, string>;
 }
@@ -259,6 +261,18 @@ function peersSection(f: PeersResult): string {
     .join('\n\n');
 }
 
+function authSection(g: AuthResult): string {
+  const us = (n: number) => n.toFixed(1);
+  const f = (n: number) => n.toFixed(2);
+  return table(
+    ['', 'open', 'cached API key', 'JWT (ES256)'],
+    [
+      ['authenticate(), in process: p50 / p99 µs', `${us(g.inProcessUs.open.p50)} / ${us(g.inProcessUs.open.p99)}`, `${us(g.inProcessUs.apiKey.p50)} / ${us(g.inProcessUs.apiKey.p99)}`, `${us(g.inProcessUs.jwt.p50)} / ${us(g.inProcessUs.jwt.p99)}`],
+      ['ListConversations round trip: p50 / p99 ms', `${f(g.rpcMs.open.p50)} / ${f(g.rpcMs.open.p99)}`, `${f(g.rpcMs.apiKey.p50)} / ${f(g.rpcMs.apiKey.p99)}`, `${f(g.rpcMs.jwt.p50)} / ${f(g.rpcMs.jwt.p99)}`],
+    ],
+  );
+}
+
 export function renderMarkdown(r: BenchResults): string {
   const s = r.scenarios;
   const parts = [`# Parley benchmark results (${r.mode})`, '', machineSection(r), '', '## Summary', '', summaryTable(r)];
@@ -272,6 +286,7 @@ export function renderMarkdown(r: BenchResults): string {
   if (s.firstToken) parts.push('', '## d. Time to first token added by Parley', '', firstTokenSection(s.firstToken));
   if (s.storage) parts.push('', '## e. Database work per prompt', '', storageSection(s.storage));
   if (s.peers) parts.push('', '## f. Peers on the same emulator', '', peersSection(s.peers));
+  if (s.auth) parts.push('', '## g. The cost of authentication', '', authSection(s.auth));
   const errors = Object.entries(r.errors);
   if (errors.length) parts.push('', '## Scenarios that failed', '', ...errors.map(([k, v]) => `- **${k}**: \`${v.split('\n')[0]}\``));
   return `${parts.join('\n')}\n`;

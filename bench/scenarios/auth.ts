@@ -1,0 +1,92 @@
+/**
+ * g. The cost of authentication. In process: one Authenticator.authenticate call for a cached
+ *    API key and for a JWT (ES256), against the open path. Over the wire: ListConversations
+ *    round trips (grpc over h2c) to a Parley running open, with an API key, and with a JWT.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createClient, type Interceptor } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
+import { Authenticator } from '../../src/engine/identity/authenticator.ts';
+import { JwtVerifier } from '../../src/engine/identity/jwt-verifier.ts';
+import { migrate, openOrm } from '../../src/store/orm.ts';
+import { openStores } from '../../src/store/stores.ts';
+import { now } from '../lib/clock.ts';
+import { withParley, type Context } from '../lib/context.ts';
+import { summarize, type Summary } from '../lib/stats.ts';
+
+export interface AuthResult {
+  /** One authenticate() call, microseconds. */
+  inProcessUs: { open: Summary; apiKey: Summary; jwt: Summary };
+  /** ListConversations round trip, milliseconds. */
+  rpcMs: { open: Summary; apiKey: Summary; jwt: Summary };
+}
+
+const ISSUER = 'https://auth.bench.example';
+const AUDIENCE = 'parley';
+
+export async function auth(ctx: Context): Promise<AuthResult> {
+  const calls = ctx.quick ? 2_000 : 20_000;
+  const rpcs = ctx.quick ? 500 : 5_000;
+  const pair = await generateKeyPair('ES256');
+  const jwtEnv = { PARLEY_JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey), PARLEY_JWT_ISSUER: ISSUER, PARLEY_JWT_AUDIENCE: AUDIENCE };
+  const token = await new SignJWT({ tenant: 'bench' }).setProtectedHeader({ alg: 'ES256' }).setSubject('user-1').setIssuer(ISSUER).setAudience(AUDIENCE).setExpirationTime('1h').sign(pair.privateKey);
+
+  // In process, against a real key table.
+  const database = await ctx.pg.createDatabase();
+  const orm = await openOrm({ databaseUrl: database.url, poolSize: 2 });
+  let inProcessUs: AuthResult['inProcessUs'];
+  let key: string;
+  try {
+    await migrate(orm, database.url);
+    const { apiKeys } = await openStores(orm);
+    key = (await apiKeys.create('bench')).key;
+    const jwt = new JwtVerifier({ jwksUrl: null, publicKey: jwtEnv.PARLEY_JWT_PUBLIC_KEY, issuer: ISSUER, audience: AUDIENCE, tenantClaim: 'tenant', subjectClaim: 'sub', clockSkewSeconds: 30 });
+    const open = new Authenticator(apiKeys, { mode: 'off', cacheMs: 60_000, jwt: null });
+    const secured = new Authenticator(apiKeys, { mode: 'auto', cacheMs: 60_000, jwt });
+    const time = async (work: () => Promise<unknown>) => {
+      for (let i = 0; i < 200; i++) await work(); // warm-up, and fills the key cache
+      const samples: number[] = [];
+      for (let i = 0; i < calls; i++) {
+        const start = now();
+        await work();
+        samples.push((now() - start) * 1000);
+      }
+      return summarize(samples);
+    };
+    inProcessUs = {
+      open: await time(() => open.authenticate(null)),
+      apiKey: await time(() => secured.authenticate(`Bearer ${key}`)),
+      jwt: await time(() => secured.authenticate(`Bearer ${token}`)),
+    };
+    ctx.log(`  in process, per call: open p50 ${inProcessUs.open.p50.toFixed(1)} µs; cached API key p50 ${inProcessUs.apiKey.p50.toFixed(1)} µs, p99 ${inProcessUs.apiKey.p99.toFixed(1)} µs; JWT p50 ${inProcessUs.jwt.p50.toFixed(1)} µs, p99 ${inProcessUs.jwt.p99.toFixed(1)} µs`);
+  } finally {
+    await orm.close();
+    await ctx.pg.dropDatabase(database.name).catch(() => undefined);
+  }
+
+  // Over the wire.
+  const roundTrips = async (port: number, authorization: string | null) => {
+    const interceptors: Interceptor[] = authorization === null ? [] : [(next) => (request) => (request.header.set('authorization', authorization), next(request))];
+    const client = createClient(ConversationService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, interceptors }));
+    for (let i = 0; i < 100; i++) await client.listConversations({ pageSize: 10 });
+    const samples: number[] = [];
+    for (let i = 0; i < rpcs; i++) {
+      const start = now();
+      await client.listConversations({ pageSize: 10 });
+      samples.push(now() - start);
+    }
+    return summarize(samples);
+  };
+  const open = await withParley(ctx, {}, (parley) => roundTrips(parley.port, null));
+  const secured = await withParley(ctx, { env: { ...jwtEnv, PARLEY_AUTH_CACHE_MS: '60000' } }, async (parley) => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['src/cli/keys.ts', 'create', '--tenant', 'bench'], { env: { ...process.env, DATABASE_URL: parley.databaseUrl } });
+    const benchKey = stdout.trim().split('\n').at(-1)!;
+    return { apiKey: await roundTrips(parley.port, `Bearer ${benchKey}`), jwt: await roundTrips(parley.port, `Bearer ${token}`) };
+  });
+  const rpcMs = { open, ...secured };
+  ctx.log(`  ListConversations round trip: open p50 ${rpcMs.open.p50.toFixed(2)} ms p99 ${rpcMs.open.p99.toFixed(2)}; API key p50 ${rpcMs.apiKey.p50.toFixed(2)} p99 ${rpcMs.apiKey.p99.toFixed(2)}; JWT p50 ${rpcMs.jwt.p50.toFixed(2)} p99 ${rpcMs.jwt.p99.toFixed(2)}`);
+  return { inProcessUs, rpcMs };
+}
