@@ -158,6 +158,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       interceptors: [errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: () => orm.isConnected(),
+      open: { isOpen: () => authenticator.isOpen(), allowedHosts: config.allowedHosts },
       logger,
     });
 

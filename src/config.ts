@@ -69,6 +69,8 @@ export interface Config {
   auth: 'auto' | 'off';
   /** How long a key lookup is trusted: a revoked key stops working within this, on every instance. */
   authCacheMs: number;
+  /** Host names this instance answers to while it runs open, besides loopback ones. */
+  allowedHosts: string[];
   /** JWTs of the team's own issuer, for browser users; null: none accepted. */
   jwt: {
     jwksUrl: string | null;
@@ -170,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     auth: (text('PARLEY_AUTH') ?? 'auto').toLowerCase() === 'off' ? 'off' : 'auto',
     authCacheMs: integer('PARLEY_AUTH_CACHE_MS', 2_000, 0, 60_000),
     jwt: null,
+    allowedHosts: (text('PARLEY_ALLOWED_HOSTS') ?? '').split(',').map((h) => h.trim()).filter(Boolean),
   };
   const jwksUrl = url('PARLEY_JWT_JWKS_URL', ['https:', 'http:'], 'https://auth.example.com/.well-known/jwks.json');
   const publicKey = text('PARLEY_JWT_PUBLIC_KEY');

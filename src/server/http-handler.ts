@@ -3,6 +3,7 @@ import type http2 from 'node:http2';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import type { Logger } from '../logger.ts';
 import { corsFor } from './cors.ts';
+import { hostOf, isAllowedHost, type OpenInstanceOptions } from './open-instance.ts';
 import { rpcHandler } from './rpc-handler.ts';
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -14,6 +15,8 @@ export interface HttpHandlerOptions {
   corsOrigins: readonly string[];
   /** Whether the service can do its work now (for `/readyz`). */
   ready: () => Promise<boolean>;
+  /** What an instance that runs open refuses (see open-instance.ts). */
+  open: OpenInstanceOptions;
   logger: Logger;
 }
 
@@ -23,6 +26,8 @@ export interface HttpHandlerOptions {
  */
 export function httpHandler(options: HttpHandlerOptions) {
   const cors = corsFor(options.corsOrigins);
+  // `*` holds only while callers must authenticate; open, only the origins named explicitly.
+  const openCors = corsFor(options.corsOrigins.filter((origin) => origin !== '*'));
   const rpc = rpcHandler({
     routes: options.routes,
     interceptors: options.interceptors,
@@ -31,19 +36,46 @@ export function httpHandler(options: HttpHandlerOptions) {
     readMaxBytes: 4 * 1024 * 1024,
   });
   return (req: Request, res: Response) => {
-    const decision = cors(req.method, req.headers);
+    if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
+      void health(req.url === '/readyz' ? options.ready : async () => true, res);
+      return;
+    }
+    void options.open.isOpen().then(
+      (open) => serve(req, res, open),
+      // Unknown (the database is away): as if open, the safer of the two; the call itself then fails.
+      () => serve(req, res, true),
+    );
+  };
+
+  function serve(req: Request, res: Response, open: boolean): void {
+    if (open && !isAllowedHost(hostOf(req.headers), options.open.allowedHosts)) {
+      refuseHost(res);
+      return;
+    }
+    const decision = (open ? openCors : cors)(req.method, req.headers);
     for (const [name, value] of Object.entries(decision.headers)) res.setHeader(name, value);
     if (decision.preflight) {
       res.statusCode = 204;
       res.end();
       return;
     }
-    if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
-      void health(req.url === '/readyz' ? options.ready : async () => true, res);
-      return;
-    }
     rpc(req, res);
-  };
+  }
+}
+
+/**
+ * Forbidden, as a Connect error body: every client reads it as permission_denied (gRPC clients
+ * map HTTP 403 to it too).
+ */
+function refuseHost(res: Response): void {
+  res.statusCode = 403;
+  res.setHeader('content-type', 'application/json');
+  res.end(
+    JSON.stringify({
+      code: 'permission_denied',
+      message: 'this instance runs without authentication and serves loopback host names only; add the name to PARLEY_ALLOWED_HOSTS, or create an API key',
+    }),
+  );
 }
 
 async function health(check: () => Promise<boolean>, res: Response): Promise<void> {
