@@ -32,7 +32,10 @@ export interface App {
   readonly stores: Stores;
   readonly claimLoop: ClaimLoop;
   readonly hub: EventHub;
-  /** Binds the port; resolves with the port actually bound. */
+  /**
+   * Binds the port; resolves with the port actually bound. When it cannot, it first releases
+   * everything createApp acquired, then rejects with one sentence saying why.
+   */
   listen(): Promise<number>;
   /**
    * Stops claiming work, lets running prompts finish for up to the shutdown grace period, gives
@@ -56,6 +59,13 @@ export interface AppOptions {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const cleanup: Array<() => Promise<void>> = [];
+  // Once only: close() after a listen that failed (and released everything) must not stop twice.
+  let released: Promise<unknown[]> | null = null;
+  const release = () => (released ??= runAll([...cleanup].reverse()));
+  // The caller gets the error that stopped the start; what could not be given back is only logged.
+  const releaseAfterFailedStart = async () => {
+    for (const error of await release()) logger.error('could not release what the failed start had acquired', { error });
+  };
   try {
     let databaseUrl = config.databaseUrl;
     if (databaseUrl === null) {
@@ -170,7 +180,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       claimLoop,
       hub,
       async listen() {
-        listener = await listen(handler, config.host, config.port);
+        try {
+          listener = await listen(handler, config.host, config.port);
+        } catch (error) {
+          // An app that cannot serve is not closed by its caller, which only exits; the embedded
+          // PostgreSQL and MCP server processes would outlive it.
+          await releaseAfterFailedStart();
+          throw listenFailure(error, config.host, config.port);
+        }
         logger.info('Parley is serving gRPC, gRPC-Web and Connect', { url: `http://${config.host}:${listener.port}` });
         return listener.port;
       },
@@ -179,11 +196,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         // Subscribers watched the last prompts finish; now their streams end with a status.
         hub.shutDown();
         await listener?.close(STREAM_DRAIN_MS);
-        await runAll(cleanup.reverse());
+        const [failure] = await release();
+        if (failure !== undefined) throw failure;
       },
     };
   } catch (error) {
-    await runAll(cleanup.reverse());
+    await releaseAfterFailedStart();
     throw error;
   }
 }
@@ -214,6 +232,31 @@ function isLoopback(host: string): boolean {
 /** How long open responses get to finish once the port closes, before their connections are cut. */
 const STREAM_DRAIN_MS = 2_000;
 
-async function runAll(steps: Array<() => Promise<void>>): Promise<void> {
-  for (const step of steps) await step();
+/**
+ * Runs every step even when one fails: an ORM that cannot close must not leave the embedded
+ * PostgreSQL, stopped after it, running. Resolves with the failures.
+ */
+async function runAll(steps: Array<() => Promise<void>>): Promise<unknown[]> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  return failures;
+}
+
+/** Why the port could not be bound, in one sentence naming the setting to change. */
+function listenFailure(error: unknown, host: string, port: number): Error {
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  const at = `port ${port} on ${host}`;
+  const reason =
+    code === 'EADDRINUSE' ? `${at} is in use; set PORT to a free port.`
+    : code === 'EACCES' ? `${at} may not be bound by this user; set PORT to 1024 or above.`
+    : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+      ? `${host} is not an address of this machine; set HOST (127.0.0.1 serves this machine only, 0.0.0.0 every network).`
+    : `could not listen on ${at}: ${error instanceof Error ? error.message : String(error)}.`;
+  return new Error(reason, { cause: error });
 }

@@ -1,5 +1,6 @@
 // Configuration comes from the environment only, and is checked once, at start: every problem
-// is reported at once, each with what to do about it.
+// is reported at once, each with what to do about it. A problem names the variable, never its
+// value: values may be secrets, and the problems go to logs.
 
 import { McpConfigError, parseMcpServers, type McpServerConfig } from './tools/mcp/config.ts';
 
@@ -107,7 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
     if (raw === null) return fallback;
     const value = Number(raw);
     if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name}="${raw}" must be a whole number from ${min} to ${max}; unset it to use ${fallback}.`);
+      problems.push(`${name} must be a whole number from ${min} to ${max}; unset it to use ${fallback}.`);
       return fallback;
     }
     return value;
@@ -127,14 +128,16 @@ export function loadConfig(env: Env = process.env): Config {
 
   const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
-    problems.push(`LOG_LEVEL="${logLevel}" must be one of ${LOG_LEVELS.join(', ')}.`);
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
   }
   const apiKey = text('ANTHROPIC_API_KEY');
   let mcpServers: McpServerConfig[] = [];
   try {
     mcpServers = parseMcpServers(env['PARLEY_MCP_SERVERS']);
   } catch (error) {
-    problems.push(...(error instanceof McpConfigError ? error.problems : [String(error)]));
+    // Anything else is a bug, not a setting to change; its text is not shown as a problem.
+    if (!(error instanceof McpConfigError)) throw error;
+    problems.push(...error.problems);
   }
   const config: Config = {
     port: integer('PORT', 8080, 0, 65_535),
@@ -180,6 +183,9 @@ export function loadConfig(env: Env = process.env): Config {
     const issuer = text('PARLEY_JWT_ISSUER');
     const audience = text('PARLEY_JWT_AUDIENCE');
     if (jwksUrl !== null && publicKey !== null) problems.push('Set one of PARLEY_JWT_JWKS_URL and PARLEY_JWT_PUBLIC_KEY, not both.');
+    if (publicKey !== null && !publicKey.startsWith('-----BEGIN PUBLIC KEY-----') && !publicKey.startsWith('{')) {
+      problems.push('PARLEY_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----) or a JWKS document ({"keys": [...]}).');
+    }
     if (issuer === null) problems.push('PARLEY_JWT_ISSUER must name the issuer (the iss claim) your tokens carry.');
     if (audience === null) problems.push('PARLEY_JWT_AUDIENCE must name the audience (the aud claim) your tokens carry for Parley.');
     config.jwt = {
@@ -194,11 +200,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const auth = (text('PARLEY_AUTH') ?? 'auto').toLowerCase();
   if (auth !== 'auto' && auth !== 'off') problems.push('PARLEY_AUTH must be auto (API keys, open until the first one exists) or off.');
-  for (const origin of config.corsOrigins) {
+  config.corsOrigins.forEach((origin, index) => {
     if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {
-      problems.push(`CORS_ORIGINS entry "${origin}" must be an origin like https://app.example.com (no path), or *.`);
+      problems.push(`CORS_ORIGINS entry ${index + 1} must be an origin like https://app.example.com (no path), or *.`);
     }
-  }
+  });
   if (apiKey === null && config.anthropicBaseUrl !== null) {
     problems.push('ANTHROPIC_BASE_URL is set but ANTHROPIC_API_KEY is not: set the key too, or unset both to use the offline model.');
   }

@@ -35,6 +35,8 @@ try {
     console.error(error.message);
     process.exit(78); // EX_CONFIG
   }
-  console.error('Parley could not start:', error instanceof Error ? error.message : error);
+  // One line, the last one: whatever createApp or listen had started has been stopped by now.
+  const reason = error instanceof Error ? error.message : String(error);
+  console.error(`Parley could not start: ${reason.replace(/\s*\n\s*/g, ' ')}`);
   process.exit(1);
 }

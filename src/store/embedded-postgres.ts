@@ -41,8 +41,26 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await chmod(socketDir, 0o777);
   const ownerFile = `${dataDir}.owner`;
   await claimDataDir(dataDir, ownerFile);
-  await stopLeftoverCluster(dataDir);
+  try {
+    const cluster = await startClaimed(dataDir, socketDir, options);
+    return {
+      ...cluster,
+      stop: async () => {
+        await cluster.stop();
+        await rm(ownerFile, { force: true });
+      },
+    };
+  } catch (error) {
+    // A start that fails gives the claim back: a later start must not have to judge whether the
+    // pid in it is still this process (a reused pid of another Node process would lock it out).
+    await rm(ownerFile, { force: true });
+    throw error;
+  }
+}
 
+/** Starts the cluster of a data directory this process has claimed. */
+async function startClaimed(dataDir: string, socketDir: string, options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  await stopLeftoverCluster(dataDir);
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => undefined);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
@@ -78,10 +96,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
     port,
-    stop: async () => {
-      await pg.stop();
-      await rm(ownerFile, { force: true });
-    },
+    stop: () => pg.stop(),
   };
 }
 

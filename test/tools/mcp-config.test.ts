@@ -38,7 +38,7 @@ describe('parseMcpServers', () => {
     ['an object instead of an array', '{"name":"files"}', /must be a JSON array of servers, not an object/],
     ['an entry that is not an object', '["files"]', /PARLEY_MCP_SERVERS\[0\] must be an object like .* not a string/],
     ['a missing name', '[{"command":"node"}]', /PARLEY_MCP_SERVERS\[0\]\.name is required/],
-    ['an upper-case name', '[{"name":"Files","command":"node"}]', /\[0\]\.name "Files" must be 1 to 32 characters of a-z/],
+    ['an upper-case name', '[{"name":"Files","command":"node"}]', /\[0\]\.name must be 1 to 32 characters of a-z/],
     ['a name over 32 characters', `[{"name":"${'a'.repeat(33)}","command":"node"}]`, /must be 1 to 32 characters/],
     ['a name with "__"', '[{"name":"my__files","command":"node"}]', /without "__"/],
     ['a name ending in "_"', '[{"name":"files_","command":"node"}]', /not ending in "_"/],
@@ -47,14 +47,14 @@ describe('parseMcpServers', () => {
     ['an empty command', '[{"name":"files","command":" "}]', /\.command must be a non-empty string/],
     ['args that are not strings', '[{"name":"files","command":"node","args":["a",1]}]', /\.args must be an array of strings/],
     ['env that is not an object', '[{"name":"files","command":"node","env":["A=1"]}]', /\.env must be an object of strings/],
-    ['an env value that is not a string', '[{"name":"files","command":"node","env":{"PORT":8080}}]', /\.env\.PORT must be a string; quote it, as in "PORT": "8080"/],
+    ['an env value that is not a string', '[{"name":"files","command":"node","env":{"PORT":8080}}]', /\.env\.PORT must be a string; write numbers and booleans in double quotes too/],
     ['a bad env name', '[{"name":"files","command":"node","env":{"1X":"a"}}]', /variable name "1X"/],
-    ['a URL that does not parse', '[{"name":"search","url":"not a url"}]', /\.url "not a url" is not a URL/],
-    ['a URL with another protocol', '[{"name":"search","url":"ws://127.0.0.1:9000/mcp"}]', /must use http: or https:, not ws:/],
+    ['a URL that does not parse', '[{"name":"search","url":"not a url"}]', /\.url is not a URL/],
+    ['a URL with another protocol', '[{"name":"search","url":"ws://127.0.0.1:9000/mcp"}]', /\.url must use http: or https:/],
     ['a misspelt field', '[{"name":"files","comand":"node"}]', /needs "command"/],
     ['an unknown field of a stdio server', '[{"name":"files","command":"node","cwd":"/srv"}]', /unknown field "cwd"; the fields of a stdio server are "name", "command", "args", "env"/],
     ['args on an HTTP server', '[{"name":"search","url":"http://127.0.0.1:9000/mcp","args":[]}]', /unknown field "args"; the fields of an HTTP server are "name", "url"/],
-    ['a duplicate name', '[{"name":"files","command":"a"},{"name":"files","command":"b"}]', /\[1\]\.name "files" is used by an earlier server/],
+    ['a duplicate name', '[{"name":"files","command":"a"},{"name":"files","command":"b"}]', /\[1\]\.name is also the name of PARLEY_MCP_SERVERS\[0\]/],
   ])('explains %s', (_label, json, message) => {
     expect(() => parseMcpServers(json)).toThrow(message);
   });

@@ -1,5 +1,6 @@
 // The operator's list of MCP servers, from PARLEY_MCP_SERVERS. Parsed once at start; every
-// problem is reported at once, each saying what to change.
+// problem is reported at once, each saying what to change. A problem names the field, never its
+// value, not even part of one: env values, URLs and arguments carry tokens and passwords.
 
 export const MCP_SERVERS_ENV = 'PARLEY_MCP_SERVERS';
 
@@ -50,8 +51,7 @@ export function parseMcpServers(json: string | undefined): McpServerConfig[] {
   try {
     value = JSON.parse(json);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new McpConfigError([`${MCP_SERVERS_ENV} is not valid JSON (${reason}). Set it to a JSON array such as ${EXAMPLE}.`]);
+    throw new McpConfigError([`${MCP_SERVERS_ENV} is not valid JSON${whereInJson(error)}. Set it to a JSON array such as ${EXAMPLE}.`]);
   }
   if (!Array.isArray(value)) {
     throw new McpConfigError([`${MCP_SERVERS_ENV} must be a JSON array of servers, not ${kindOf(value)}; for example ${EXAMPLE}.`]);
@@ -59,16 +59,17 @@ export function parseMcpServers(json: string | undefined): McpServerConfig[] {
 
   const problems: string[] = [];
   const servers: McpServerConfig[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   value.forEach((entry: unknown, index) => {
     const at = `${MCP_SERVERS_ENV}[${index}]`;
     const server = parseServer(entry, at, problems);
     if (!server) return;
-    if (seen.has(server.name)) {
-      problems.push(`${at}.name "${server.name}" is used by an earlier server; give each server its own name.`);
+    const earlier = seen.get(server.name);
+    if (earlier !== undefined) {
+      problems.push(`${at}.name is also the name of ${MCP_SERVERS_ENV}[${earlier}]; give each server its own name.`);
       return;
     }
-    seen.add(server.name);
+    seen.set(server.name, index);
     servers.push(server);
   });
   if (problems.length > 0) throw new McpConfigError(problems);
@@ -121,7 +122,7 @@ function parseName(value: unknown, at: string, problems: string[]): string | nul
     return null;
   }
   if (!SERVER_NAME.test(value) || value.includes('__') || value.endsWith('_')) {
-    problems.push(`${at} ${JSON.stringify(value)} must be ${rule}.`);
+    problems.push(`${at} must be ${rule}.`);
     return null;
   }
   return value;
@@ -137,11 +138,11 @@ function parseUrl(value: unknown, at: string, problems: string[]): string | null
   try {
     url = new URL(value);
   } catch {
-    problems.push(`${at} ${JSON.stringify(value)} is not a URL; use ${fix}.`);
+    problems.push(`${at} is not a URL; use ${fix}.`);
     return null;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    problems.push(`${at} must use http: or https:, not ${url.protocol}; use ${fix}.`);
+    problems.push(`${at} must use http: or https:; use ${fix}.`);
     return null;
   }
   return value;
@@ -167,12 +168,24 @@ function parseEnv(value: unknown, at: string, problems: string[]): Record<string
     if (!ENV_NAME.test(key)) {
       problems.push(`${at} has the variable name ${JSON.stringify(key)}; use letters, digits and "_", not starting with a digit.`);
     } else if (typeof item !== 'string') {
-      problems.push(`${at}.${key} must be a string; quote it, as in "${key}": "${String(item)}".`);
+      problems.push(`${at}.${key} must be a string; write numbers and booleans in double quotes too, as in "8080".`);
     } else {
       env[key] = item;
     }
   }
   return env;
+}
+
+/**
+ * Where JSON.parse stopped, from its message. Only the position is kept: for some mistakes V8
+ * quotes the text around it.
+ */
+function whereInJson(error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  const line = /\(line (\d+) column (\d+)\)/.exec(message);
+  if (line) return ` (line ${line[1]}, column ${line[2]})`;
+  const position = /at position (\d+)/.exec(message);
+  return position ? ` (at character ${Number(position[1]) + 1})` : '';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
