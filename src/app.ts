@@ -181,7 +181,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       hub,
       async listen() {
         try {
-          listener = await listen(handler, config.host, config.port);
+          listener = await listen(handler, config.host, config.port, config.connections);
         } catch (error) {
           // An app that cannot serve is not closed by its caller, which only exits; the embedded
           // PostgreSQL and MCP server processes would outlive it.

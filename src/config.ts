@@ -2,6 +2,7 @@
 // is reported at once, each with what to do about it. A problem names the variable, never its
 // value: values may be secrets, and the problems go to logs.
 
+import type { ConnectionLimits } from './server/connection-limits.ts';
 import { McpConfigError, parseMcpServers, type McpServerConfig } from './tools/mcp/config.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -70,6 +71,8 @@ export interface Config {
   auth: 'auto' | 'off';
   /** How long a key lookup is trusted: a revoked key stops working within this, on every instance. */
   authCacheMs: number;
+  /** Timeouts and caps of the port's connections (see src/server/connection-limits.ts). */
+  connections: ConnectionLimits;
   /** Host names this instance answers to while it runs open, besides loopback ones. */
   allowedHosts: string[];
   /** JWTs of the team's own issuer, for browser users; null: none accepted. */
@@ -175,6 +178,16 @@ export function loadConfig(env: Env = process.env): Config {
     auth: (text('PARLEY_AUTH') ?? 'auto').toLowerCase() === 'off' ? 'off' : 'auto',
     authCacheMs: integer('PARLEY_AUTH_CACHE_MS', 2_000, 0, 60_000),
     jwt: null,
+    connections: {
+      headersTimeoutMs: integer('PARLEY_HEADERS_TIMEOUT_MS', 20_000, 100, 600_000),
+      requestTimeoutMs: integer('PARLEY_REQUEST_BODY_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      // Longer than the usual load balancer idle timeout (60 s), so that the balancer, not Parley,
+      // closes an idle connection and never sends a request down one being closed.
+      keepAliveTimeoutMs: integer('PARLEY_KEEP_ALIVE_TIMEOUT_MS', 65_000, 100, 600_000),
+      http2MaxConcurrentStreams: integer('PARLEY_HTTP2_MAX_STREAMS', 100, 1, 10_000),
+      http2IdleTimeoutMs: integer('PARLEY_HTTP2_IDLE_TIMEOUT_MS', 120_000, 1_000, 3_600_000),
+      maxConnections: integer('PARLEY_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+    },
     allowedHosts: (text('PARLEY_ALLOWED_HOSTS') ?? '').split(',').map((h) => h.trim()).filter(Boolean),
   };
   const jwksUrl = url('PARLEY_JWT_JWKS_URL', ['https:', 'http:'], 'https://auth.example.com/.well-known/jwks.json');
@@ -205,6 +218,9 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(`CORS_ORIGINS entry ${index + 1} must be an origin like https://app.example.com (no path), or *.`);
     }
   });
+  if (config.heartbeatMs >= config.connections.http2IdleTimeoutMs) {
+    problems.push('PARLEY_HEARTBEAT_MS must be shorter than PARLEY_HTTP2_IDLE_TIMEOUT_MS, or idle Subscribe streams lose their connection.');
+  }
   if (apiKey === null && config.anthropicBaseUrl !== null) {
     problems.push('ANTHROPIC_BASE_URL is set but ANTHROPIC_API_KEY is not: set the key too, or unset both to use the offline model.');
   }

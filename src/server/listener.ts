@@ -1,6 +1,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
+import { guardHttp1, type ConnectionLimits } from './connection-limits.ts';
 
 type Handler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -25,9 +26,10 @@ const ROUTING_TIMEOUT_MS = 10_000;
  * one port. Node's `allowHTTP1` only works with TLS, so each connection's first bytes decide
  * which server gets the socket.
  */
-export async function listen(handler: Handler, host: string, port: number): Promise<Listener> {
+export async function listen(handler: Handler, host: string, port: number, limits: ConnectionLimits): Promise<Listener> {
   const h1 = http.createServer(handler);
-  const h2 = http2.createServer({}, handler);
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams } }, handler);
+  const guard = guardHttp1(h1, limits);
   const sockets = new Set<net.Socket>();
   /** Connections that have not sent their first bytes yet. */
   const unrouted = new Set<net.Socket>();
@@ -66,9 +68,12 @@ export async function listen(handler: Handler, host: string, port: number): Prom
       const target = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE) ? h2 : h1;
       if (target === h1) h1Sockets.set(socket, 0);
       target.emit('connection', socket);
+      if (target === h1) guard(socket);
     });
   });
 
+  // Past the cap a connection is closed as it arrives, before it costs more than its socket.
+  front.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
     front.once('error', reject);
     front.listen(port, host, () => {
@@ -97,6 +102,8 @@ export async function listen(handler: Handler, host: string, port: number): Prom
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
     sessions.add(session);
+    // Silence either way for this long (Subscribe sends heartbeats): the session goes, gracefully.
+    session.setTimeout(limits.http2IdleTimeoutMs, () => session.close());
     session.on('close', () => sessions.delete(session));
   });
 
