@@ -48,7 +48,9 @@ export function httpHandler(options: HttpHandlerOptions) {
   };
 
   function serve(req: Request, res: Response, open: boolean): void {
-    if (open && !isAllowedHost(hostOf(req.headers), options.open.allowedHosts)) {
+    // No Host at all is no browser (they always send one): such a request is answered as before.
+    const host = hostOf(req.headers);
+    if (open && host !== '' && !isAllowedHost(host, options.open.allowedHosts)) {
       refuseHost(res);
       return;
     }
