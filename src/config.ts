@@ -2,6 +2,7 @@
 // is reported at once, each with what to do about it. A problem names the variable, never its
 // value: values may be secrets, and the problems go to logs.
 
+import type { JwtOptions } from './engine/identity/jwt-verifier.ts';
 import type { ConnectionLimits } from './server/connection-limits.ts';
 import { McpConfigError, parseMcpServers, type McpServerConfig } from './tools/mcp/config.ts';
 
@@ -76,15 +77,7 @@ export interface Config {
   /** Host names this instance answers to while it runs open, besides loopback ones. */
   allowedHosts: string[];
   /** JWTs of the team's own issuer, for browser users; null: none accepted. */
-  jwt: {
-    jwksUrl: string | null;
-    publicKey: string | null;
-    issuer: string;
-    audience: string;
-    tenantClaim: string;
-    subjectClaim: string;
-    clockSkewSeconds: number;
-  } | null;
+  jwt: JwtOptions | null;
 }
 
 export class ConfigError extends Error {
