@@ -133,3 +133,39 @@ export interface ConversationSnapshot {
   /** The seq of the last event this state reflects. */
   seq: number;
 }
+
+/** One model request of a prompt (an attempt's tool round), as the usage ledger keeps it. */
+export interface ModelRequestUsage {
+  tenantId: string;
+  subjectId: string | null;
+  conversationId: string;
+  /** The user message answered, and the reply being written. */
+  messageId: string;
+  replyId: string;
+  attempt: number;
+  round: number;
+  model: string;
+  usage: Usage;
+  webSearchRequests: number;
+  stopReason: string | null;
+  startedAt: Date;
+  endedAt: Date;
+}
+
+/** Usage totals are per day and model, and also per conversation or per subject. */
+export type UsageGrouping = 'none' | 'conversation' | 'subject';
+
+/** The usage of a group of model requests. */
+export interface UsageTotal {
+  /** YYYY-MM-DD, UTC. */
+  day: string;
+  model: string;
+  conversationId: string | null;
+  subjectId: string | null;
+  modelRequests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationInputTokens: number;
+  cacheReadInputTokens: number;
+  webSearchRequests: number;
+}

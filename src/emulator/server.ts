@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { ApiRequestError, DEFAULT_ERROR_MESSAGES, errorBody, invalidRequest, statusForErrorType } from './errors.ts';
 import { newMessageId, newRequestId, newToolUseId, signThinking } from './ids.ts';
 import { offlineReply, type OfflineModelOptions } from './offline-model.ts';
-import { planReply, type ReplyPlan } from './reply-plan.ts';
+import { planReply, type ReplyPlan, type ResponseMessage } from './reply-plan.ts';
 import { AbortedError, dropConnection, formatEvent, Pacer, sleep, untilAborted, writeChunk } from './sse.ts';
 import { estimateInputTokens } from './tokens.ts';
 import type {
@@ -78,6 +78,7 @@ export class AnthropicEmulator {
   readonly #signatures = new Map<string, string>();
   readonly #queue: Turn[] = [];
   readonly #requests: RecordedRequest[] = [];
+  readonly #answered: AnsweredMessage[] = [];
   readonly #waiters = new Set<RequestWaiter>();
   readonly #idleWaiters: Array<() => void> = [];
   readonly #defaultResponder: Responder;
@@ -162,6 +163,11 @@ export class AnthropicEmulator {
     return [...this.#requests];
   }
 
+  /** Every message answered whole, in order, with the usage it reported: what the API would bill. */
+  get answered(): readonly AnsweredMessage[] {
+    return [...this.#answered];
+  }
+
   /** Bodies of the `POST /v1/messages` requests, in order: the histories that reached the model. */
   get messageBodies(): readonly unknown[] {
     return this.#requests.filter((r) => r.method === 'POST' && r.path === MESSAGES_PATH).map((r) => r.body);
@@ -190,6 +196,7 @@ export class AnthropicEmulator {
   reset(): void {
     this.#queue.length = 0;
     this.#requests.length = 0;
+    this.#answered.length = 0;
     this.#responder = this.#defaultResponder;
   }
 
@@ -281,7 +288,9 @@ export class AnthropicEmulator {
         sendHttpError(res, turn);
         return;
       }
-      await this.#reply(res, request, turn, signal);
+      const usage = await this.#reply(res, request, turn, signal);
+      // A reply cut off (an error event, a drop, a stall) reports no final usage.
+      if (!turn.interrupt) this.#answered.push({ requestId: recorded.requestId, usage });
     } catch (error) {
       if (!(error instanceof ApiRequestError)) throw error;
       sendError(res, error.type, error.message);
@@ -316,7 +325,8 @@ export class AnthropicEmulator {
     }
   }
 
-  async #reply(res: ServerResponse, request: MessagesRequest, turn: ReplyTurn, signal: AbortSignal): Promise<void> {
+  /** Writes the reply; resolves with the usage the whole message reports. */
+  async #reply(res: ServerResponse, request: MessagesRequest, turn: ReplyTurn, signal: AbortSignal): Promise<ResponseMessage['usage']> {
     const plan = planReply(turn, {
       model: request.model,
       maxTokens: request.max_tokens,
@@ -329,6 +339,7 @@ export class AnthropicEmulator {
     for (const [signature, thinking] of plan.signatures) this.#rememberSignature(signature, thinking);
     if (request.stream === true) await this.#stream(res, plan, turn, signal);
     else await this.#respondWhole(res, plan, turn, signal);
+    return plan.message.usage;
   }
 
   #rememberSignature(signature: string, thinking: string): void {
@@ -492,4 +503,10 @@ function parseJson(raw: string): JsonResult {
   } catch (error) {
     return { ok: false, error: `invalid JSON (${error instanceof Error ? error.message : String(error)})` };
   }
+}
+
+/** A message the emulator answered whole, and the usage it reported for it. */
+export interface AnsweredMessage {
+  readonly requestId: string;
+  readonly usage: ResponseMessage['usage'];
 }

@@ -1,4 +1,4 @@
-import type { ConversationRecord, MessageRecord, Owner } from '../domain/records.ts';
+import type { ConversationRecord, MessageRecord, Owner, UsageGrouping, UsageTotal } from '../domain/records.ts';
 import { RequestError, requestErrors } from '../domain/request-errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ClientCallStore } from '../store/client-call-store.ts';
@@ -6,6 +6,7 @@ import type { ConversationPage, ConversationPatch, ConversationStore, NewConvers
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
 import type { QueueStore, TransitionResult } from '../store/queue-store.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
+import type { UsageStore } from '../store/usage-store.ts';
 import type { ClaimLoop } from './claim-loop.ts';
 import type { EventHub } from './event-hub.ts';
 import { subscribe, type SubscribeRequest, type SubscriptionItem } from './subscribe.ts';
@@ -15,6 +16,7 @@ export interface ConversationEngineDeps {
   snapshots: SnapshotStore;
   queue: QueueStore;
   clientCalls: ClientCallStore;
+  usage: UsageStore;
   claimLoop: ClaimLoop;
   hub: EventHub;
   logger: Logger;
@@ -101,6 +103,11 @@ export class ConversationEngine {
       if (submitted.kind === 'not_found') throw requestErrors.toolCallNotFound(toolUseId, conversationId);
       if (submitted.kind === 'already') throw requestErrors.toolCallClosed(toolUseId, submitted.status);
     });
+  }
+
+  /** Token usage of the owner's model requests that ended in [from, to), per day and model. */
+  getUsage(owner: Owner, from: Date, to: Date, grouping: UsageGrouping): Promise<UsageTotal[]> {
+    return this.#guard('getUsage', () => this.#deps.usage.totals(owner, from, to, grouping));
   }
 
   /** A snapshot (or the events missed since `afterSeq`), then every event as it happens. */

@@ -7,6 +7,7 @@ import { eventResponses } from './event-convert.ts';
 import { ownerOf } from './owner.ts';
 import { decodePageToken, encodePageToken } from './page-token.ts';
 import { subscribe } from './subscribe.ts';
+import { usageQuery, usageResponse } from './usage.ts';
 import {
   pageSize,
   requireId,
@@ -106,6 +107,11 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       beforeWrite(context);
       await engine.submitToolResult(ownerOf(context), conversationId, toolUseId, { content, isError: request.isError });
       return {};
+    },
+
+    async getUsage(request, context) {
+      const { from, to, grouping } = usageQuery(request);
+      return usageResponse(await engine.getUsage(ownerOf(context), from, to, grouping));
     },
 
     async retryMessage(request, context) {

@@ -2,7 +2,7 @@ import type { ConversationEvent } from '../domain/events.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { from, replySurvives, type PromptOutcome, type Step } from '../domain/lifecycle.ts';
 import { messageErrors } from '../domain/message-errors.ts';
-import type { BlockContent, Claim, MessageError, MessageRecord } from '../domain/records.ts';
+import type { BlockContent, Claim, MessageError, MessageRecord, ModelRequestUsage } from '../domain/records.ts';
 import { EVENTS_CHANNEL, QUEUE_CHANNEL } from './channels.ts';
 import type { Database, Sql } from './database.ts';
 import { appendEvents, NOTIFY_LIMIT, notify } from './event-log.ts';
@@ -50,10 +50,11 @@ export class ReplyStore {
   }
 
   /**
-   * Writes blocks of a reply (inserted or replaced by position) and the events that describe the
-   * change, atomically. Returns false when the claim was lost: nothing was written.
+   * Writes blocks of a reply (inserted or replaced by position), the events that describe the
+   * change, and the usage of model requests that ended, atomically. Returns false when the claim
+   * was lost: nothing was written. A usage row already written (a retried write) is not doubled.
    */
-  async writeBlocks(claim: Claim, replyId: string, blocks: BlockWrite[], events: ConversationEvent[]): Promise<boolean> {
+  async writeBlocks(claim: Claim, replyId: string, blocks: BlockWrite[], events: ConversationEvent[], usage: ModelRequestUsage[] = []): Promise<boolean> {
     // One statement, so one round trip, atomic on its own: this runs every flush interval of
     // every streaming prompt. The same steps as holds() + appendEvents, as data-modifying CTEs
     // gated on the claim; the notification goes out when the statement commits.
@@ -78,6 +79,19 @@ export class ReplyStore {
          select $6::uuid, seq.first + e.ordinality - 1, e.value, now()
          from seq, json_array_elements($7::json) with ordinality as e(value, ordinality)
        ),
+       written_usage as (
+         insert into usage_record (id, tenant_id, subject_id, conversation_id, message_id, reply_id, attempt, round, model,
+           input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens, web_search_requests,
+           stop_reason, started_at, ended_at)
+         select u.id, u.tenant_id, u.subject_id, u.conversation_id, u.message_id, u.reply_id, u.attempt, u.round, u.model,
+           u.input_tokens, u.output_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens, u.web_search_requests,
+           u.stop_reason, u.started_at, u.ended_at
+         from json_to_recordset($10::json) as u(id uuid, tenant_id text, subject_id text, conversation_id uuid, message_id uuid,
+           reply_id uuid, attempt int, round int, model text, input_tokens int, output_tokens int, cache_creation_input_tokens int,
+           cache_read_input_tokens int, web_search_requests int, stop_reason text, started_at timestamptz, ended_at timestamptz)
+         where exists (select 1 from held)
+         on conflict (reply_id, attempt, round) do nothing
+       ),
        notified as (
          select pg_notify($8, case when octet_length(notice.inline) <= $9::int then notice.inline else notice.bare end)
          from seq, lateral (
@@ -86,7 +100,7 @@ export class ReplyStore {
          ) as notice
        )
        select exists (select 1 from held) as held, (select count(*) from notified) as notified`,
-      [claim.messageId, claim.attempt, replyId, JSON.stringify(blocks), events.length, claim.conversationId, JSON.stringify(events), EVENTS_CHANNEL, NOTIFY_LIMIT],
+      [claim.messageId, claim.attempt, replyId, JSON.stringify(blocks), events.length, claim.conversationId, JSON.stringify(events), EVENTS_CHANNEL, NOTIFY_LIMIT, JSON.stringify(usage.map(usageRow))],
     );
     return row?.held === true;
   }
@@ -150,6 +164,28 @@ export class ReplyStore {
       return true;
     });
   }
+}
+
+function usageRow(u: ModelRequestUsage) {
+  return {
+    id: uuidv7(),
+    tenant_id: u.tenantId,
+    subject_id: u.subjectId,
+    conversation_id: u.conversationId,
+    message_id: u.messageId,
+    reply_id: u.replyId,
+    attempt: u.attempt,
+    round: u.round,
+    model: u.model,
+    input_tokens: u.usage.inputTokens,
+    output_tokens: u.usage.outputTokens,
+    cache_creation_input_tokens: u.usage.cacheCreationInputTokens,
+    cache_read_input_tokens: u.usage.cacheReadInputTokens,
+    web_search_requests: u.webSearchRequests,
+    stop_reason: u.stopReason,
+    started_at: u.startedAt.toISOString(),
+    ended_at: u.endedAt.toISOString(),
+  };
 }
 
 /** A reply (alias m) that a client tool call still waits on, or whose answer is not in it yet. */

@@ -7,6 +7,7 @@ import type { Orm } from './orm.ts';
 import { QueueStore } from './queue-store.ts';
 import { ReplyStore } from './reply-store.ts';
 import { SnapshotStore } from './snapshot-store.ts';
+import { UsageStore } from './usage-store.ts';
 
 /** Every store, one job each, over one database seam. */
 export interface Stores {
@@ -22,6 +23,8 @@ export interface Stores {
   clientCalls: ClientCallStore;
   /** Tenants' API keys. */
   apiKeys: ApiKeyStore;
+  /** The usage ledger's totals. */
+  usage: UsageStore;
 }
 
 /** The stores over the ORM's connection pool; `onQuery` hears every statement (for counts). */
@@ -35,5 +38,6 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     replies: new ReplyStore(db),
     clientCalls: new ClientCallStore(db),
     apiKeys: new ApiKeyStore(db),
+    usage: new UsageStore(db),
   };
 }

@@ -145,6 +145,47 @@ export const contractCases: Record<string, ContractCase[]> = {
     },
   ],
 
+  GetUsage: [
+    {
+      name: 'answers totals for the last 30 days by default, one per day and model',
+      async run(client) {
+        const totals = (expectOk(await client.unary('GetUsage', {})).totals ?? []) as JsonObject[];
+        for (const total of totals) {
+          expect(total.day).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+          expect(total.model).toEqual(expect.any(String));
+          expect(Number(total.modelRequests)).toBeGreaterThan(0);
+        }
+        expect(new Set(totals.map((t) => `${t.day} ${t.model}`)).size).toBe(totals.length);
+      },
+    },
+    {
+      name: 'takes a range and a grouping',
+      async run(client) {
+        const request = { startTime: '2026-01-01T00:00:00Z', endTime: '2026-02-01T00:00:00Z', groupBy: 'USAGE_GROUPING_SUBJECT' };
+        expect(expectOk(await client.unary('GetUsage', request)).totals ?? []).toEqual([]);
+      },
+    },
+    {
+      name: 'rejects a range that ends before it starts',
+      async run(client) {
+        const request = { startTime: '2026-02-01T00:00:00Z', endTime: '2026-01-01T00:00:00Z' };
+        expectError(await client.unary('GetUsage', request), Code.InvalidArgument, 'start_time');
+      },
+    },
+    {
+      name: 'rejects a range of over 400 days',
+      async run(client) {
+        expectError(await client.unary('GetUsage', { startTime: '2020-01-01T00:00:00Z', endTime: '2026-01-01T00:00:00Z' }), Code.InvalidArgument, '400 days');
+      },
+    },
+    {
+      name: 'rejects a grouping it does not know',
+      async run(client) {
+        expectError(await client.unary('GetUsage', { groupBy: 99 }), Code.InvalidArgument, 'group_by');
+      },
+    },
+  ],
+
   ListConversations: [
     {
       name: 'pages newest first with a token that continues where it stopped',

@@ -8,6 +8,7 @@ import { ConversationService } from '../../gen/parley/v1/conversation_service_pb
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { CLIENT_KINDS, createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi } from '../support/conversation.ts';
+import type { Claim } from '../../src/domain/records.ts';
 
 let server: TestApp;
 let keys: { a: string; b: string };
@@ -39,6 +40,8 @@ async function conversationState(client: RpcClient, conversationId: string): Pro
 }
 
 /** A's own message, claimed and waiting for a client tool (set up below the engine, as an instance would). */
+const claims = new Map<string, { claim: Claim; replyId: string }>();
+
 async function awaitingToolCall(a: RpcClient): Promise<{ conversationId: string; toolUseId: string }> {
   const api = conversationApi(a);
   const conversationId = await api.create();
@@ -53,10 +56,42 @@ async function awaitingToolCall(a: RpcClient): Promise<{ conversationId: string;
       continue;
     }
     const reply = (await replies.startReply(result.claim, 'claude-test'))!;
+    claims.set(conversationId, { claim: result.claim, replyId: reply.id });
     const toolUseId = `toolu_${reply.id.replaceAll('-', '')}`;
     await clientCalls.open(result.claim, reply.id, [{ id: toolUseId, name: 'lookup', input: {} }], 60_000);
     return { conversationId, toolUseId };
   }
+}
+
+/** Usage of A's: a model request as a reply write records it (set up below the engine). */
+async function usageOf(a: RpcClient): Promise<void> {
+  const { conversationId } = await awaitingToolCall(a);
+  const { replies } = server.app.stores;
+  const claim = claims.get(conversationId)!;
+  const now = new Date();
+  await replies.writeBlocks(claim.claim, claim.replyId, [], [], [
+    {
+      tenantId: 'tenant-a',
+      subjectId: null,
+      conversationId,
+      messageId: claim.claim.messageId,
+      replyId: claim.replyId,
+      attempt: claim.claim.attempt,
+      round: 0,
+      model: 'claude-test',
+      usage: { inputTokens: 10, outputTokens: 5, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 },
+      webSearchRequests: 0,
+      stopReason: 'end_turn',
+      startedAt: now,
+      endedAt: now,
+    },
+  ]);
+}
+
+function requestsIn(result: Awaited<ReturnType<RpcClient['unary']>>): number {
+  if (!result.ok) throw new Error(`GetUsage failed: ${result.message}`);
+  const totals = ((result.response as JsonObject).totals ?? []) as Array<{ modelRequests?: string }>;
+  return totals.reduce((n, t) => n + Number(t.modelRequests ?? 0), 0);
 }
 
 const cases: Record<string, (tenants: Tenants) => Promise<void>> = {
@@ -112,6 +147,12 @@ const cases: Record<string, (tenants: Tenants) => Promise<void>> = {
     expectNotFound(await b.unary('RetryMessage', { conversationId: id, messageId: message.id }));
     const [stored] = await conversationApi(a).messages(id);
     expect(stored?.status).toBe('MESSAGE_STATUS_CANCELLED');
+  },
+  async GetUsage({ a, b }) {
+    const before = requestsIn(await a.unary('GetUsage', {}));
+    await usageOf(a);
+    expect(requestsIn(await a.unary('GetUsage', {}))).toBe(before + 1);
+    expect(requestsIn(await b.unary('GetUsage', {}))).toBe(0);
   },
   async SubmitToolResult({ a, b }) {
     const { conversationId, toolUseId } = await awaitingToolCall(a);

@@ -2,19 +2,21 @@
 // @generated from file parley/v1/conversation_service.proto (package parley.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Conversation, ConversationSettings, Message as Message$1 } from "./conversation_pb.ts";
 import { file_parley_v1_conversation } from "./conversation_pb.ts";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { BlockDelta, BlockStarted, BlockStopped, ConversationUpdated, Heartbeat, MessageQueued, MessageStatusChanged, PromptFailed, PromptFinished, Snapshot, ToolCallAwaitingClient, ToolCallFinished, ToolCallRequested, ToolCallStarted } from "./event_pb.ts";
 import { file_parley_v1_event } from "./event_pb.ts";
-import type { Message } from "@bufbuild/protobuf";
+import type { Message, UnknownEnum } from "@bufbuild/protobuf";
 
 /**
  * Describes the file parley/v1/conversation_service.proto.
  */
 export const file_parley_v1_conversation_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRwYXJsZXkvdjEvY29udmVyc2F0aW9uX3NlcnZpY2UucHJvdG8SCXBhcmxleS52MSJdChlDcmVhdGVDb252ZXJzYXRpb25SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEjEKCHNldHRpbmdzGAIgASgLMh8ucGFybGV5LnYxLkNvbnZlcnNhdGlvblNldHRpbmdzIksKGkNyZWF0ZUNvbnZlcnNhdGlvblJlc3BvbnNlEi0KDGNvbnZlcnNhdGlvbhgBIAEoCzIXLnBhcmxleS52MS5Db252ZXJzYXRpb24iMQoWR2V0Q29udmVyc2F0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkibgoXR2V0Q29udmVyc2F0aW9uUmVzcG9uc2USLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbhIkCghtZXNzYWdlcxgCIAMoCzISLnBhcmxleS52MS5NZXNzYWdlIkEKGExpc3RDb252ZXJzYXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJkChlMaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEi4KDWNvbnZlcnNhdGlvbnMYASADKAsyFy5wYXJsZXkudjEuQ29udmVyc2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKFAQoZVXBkYXRlQ29udmVyc2F0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoFdGl0bGUYAiABKAlIAIgBARIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5nc0IICgZfdGl0bGUiSwoaVXBkYXRlQ29udmVyc2F0aW9uUmVzcG9uc2USLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbiI0ChlEZWxldGVDb252ZXJzYXRpb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSIcChpEZWxldGVDb252ZXJzYXRpb25SZXNwb25zZSJPChJTZW5kTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEgwKBHRleHQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSI6ChNTZW5kTWVzc2FnZVJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJRChBTdWJzY3JpYmVSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIWCglhZnRlcl9zZXEYAiABKARIAIgBAUIMCgpfYWZ0ZXJfc2VxIqcGChFTdWJzY3JpYmVSZXNwb25zZRILCgNzZXEYASABKAQSJwoIc25hcHNob3QYAiABKAsyEy5wYXJsZXkudjEuU25hcHNob3RIABIyCg5tZXNzYWdlX3F1ZXVlZBgDIAEoCzIYLnBhcmxleS52MS5NZXNzYWdlUXVldWVkSAASQQoWbWVzc2FnZV9zdGF0dXNfY2hhbmdlZBgEIAEoCzIfLnBhcmxleS52MS5NZXNzYWdlU3RhdHVzQ2hhbmdlZEgAEjAKDWJsb2NrX3N0YXJ0ZWQYBSABKAsyFy5wYXJsZXkudjEuQmxvY2tTdGFydGVkSAASLAoLYmxvY2tfZGVsdGEYBiABKAsyFS5wYXJsZXkudjEuQmxvY2tEZWx0YUgAEjAKDWJsb2NrX3N0b3BwZWQYByABKAsyFy5wYXJsZXkudjEuQmxvY2tTdG9wcGVkSAASOwoTdG9vbF9jYWxsX3JlcXVlc3RlZBgIIAEoCzIcLnBhcmxleS52MS5Ub29sQ2FsbFJlcXVlc3RlZEgAEjcKEXRvb2xfY2FsbF9zdGFydGVkGAkgASgLMhoucGFybGV5LnYxLlRvb2xDYWxsU3RhcnRlZEgAEkYKGXRvb2xfY2FsbF9hd2FpdGluZ19jbGllbnQYCiABKAsyIS5wYXJsZXkudjEuVG9vbENhbGxBd2FpdGluZ0NsaWVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgLIAEoCzIbLnBhcmxleS52MS5Ub29sQ2FsbEZpbmlzaGVkSAASNAoPcHJvbXB0X2ZpbmlzaGVkGAwgASgLMhkucGFybGV5LnYxLlByb21wdEZpbmlzaGVkSAASMAoNcHJvbXB0X2ZhaWxlZBgNIAEoCzIXLnBhcmxleS52MS5Qcm9tcHRGYWlsZWRIABIpCgloZWFydGJlYXQYDiABKAsyFC5wYXJsZXkudjEuSGVhcnRiZWF0SAASPgoUY29udmVyc2F0aW9uX3VwZGF0ZWQYDyABKAsyHi5wYXJsZXkudjEuQ29udmVyc2F0aW9uVXBkYXRlZEgAQgcKBWV2ZW50IkIKE0NhbmNlbFByb21wdFJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkiOwoUQ2FuY2VsUHJvbXB0UmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlImoKF1N1Ym1pdFRvb2xSZXN1bHRSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRITCgt0b29sX3VzZV9pZBgCIAEoCRIPCgdjb250ZW50GAMgASgJEhAKCGlzX2Vycm9yGAQgASgIIhoKGFN1Ym1pdFRvb2xSZXN1bHRSZXNwb25zZSJCChNSZXRyeU1lc3NhZ2VSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJIjsKFFJldHJ5TWVzc2FnZVJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZTKeBwoTQ29udmVyc2F0aW9uU2VydmljZRJhChJDcmVhdGVDb252ZXJzYXRpb24SJC5wYXJsZXkudjEuQ3JlYXRlQ29udmVyc2F0aW9uUmVxdWVzdBolLnBhcmxleS52MS5DcmVhdGVDb252ZXJzYXRpb25SZXNwb25zZRJdCg9HZXRDb252ZXJzYXRpb24SIS5wYXJsZXkudjEuR2V0Q29udmVyc2F0aW9uUmVxdWVzdBoiLnBhcmxleS52MS5HZXRDb252ZXJzYXRpb25SZXNwb25zZSIDkAIBEmMKEUxpc3RDb252ZXJzYXRpb25zEiMucGFybGV5LnYxLkxpc3RDb252ZXJzYXRpb25zUmVxdWVzdBokLnBhcmxleS52MS5MaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlIgOQAgESYQoSVXBkYXRlQ29udmVyc2F0aW9uEiQucGFybGV5LnYxLlVwZGF0ZUNvbnZlcnNhdGlvblJlcXVlc3QaJS5wYXJsZXkudjEuVXBkYXRlQ29udmVyc2F0aW9uUmVzcG9uc2USYQoSRGVsZXRlQ29udmVyc2F0aW9uEiQucGFybGV5LnYxLkRlbGV0ZUNvbnZlcnNhdGlvblJlcXVlc3QaJS5wYXJsZXkudjEuRGVsZXRlQ29udmVyc2F0aW9uUmVzcG9uc2USTAoLU2VuZE1lc3NhZ2USHS5wYXJsZXkudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0Gh4ucGFybGV5LnYxLlNlbmRNZXNzYWdlUmVzcG9uc2USTQoJU3Vic2NyaWJlEhsucGFybGV5LnYxLlN1YnNjcmliZVJlcXVlc3QaHC5wYXJsZXkudjEuU3Vic2NyaWJlUmVzcG9uc2UiA5ACATABEk8KDENhbmNlbFByb21wdBIeLnBhcmxleS52MS5DYW5jZWxQcm9tcHRSZXF1ZXN0Gh8ucGFybGV5LnYxLkNhbmNlbFByb21wdFJlc3BvbnNlElsKEFN1Ym1pdFRvb2xSZXN1bHQSIi5wYXJsZXkudjEuU3VibWl0VG9vbFJlc3VsdFJlcXVlc3QaIy5wYXJsZXkudjEuU3VibWl0VG9vbFJlc3VsdFJlc3BvbnNlEk8KDFJldHJ5TWVzc2FnZRIeLnBhcmxleS52MS5SZXRyeU1lc3NhZ2VSZXF1ZXN0Gh8ucGFybGV5LnYxLlJldHJ5TWVzc2FnZVJlc3BvbnNlYgZwcm90bzM", [file_parley_v1_conversation, file_parley_v1_event]);
+  fileDesc("CiRwYXJsZXkvdjEvY29udmVyc2F0aW9uX3NlcnZpY2UucHJvdG8SCXBhcmxleS52MSJdChlDcmVhdGVDb252ZXJzYXRpb25SZXF1ZXN0Eg0KBXRpdGxlGAEgASgJEjEKCHNldHRpbmdzGAIgASgLMh8ucGFybGV5LnYxLkNvbnZlcnNhdGlvblNldHRpbmdzIksKGkNyZWF0ZUNvbnZlcnNhdGlvblJlc3BvbnNlEi0KDGNvbnZlcnNhdGlvbhgBIAEoCzIXLnBhcmxleS52MS5Db252ZXJzYXRpb24iMQoWR2V0Q29udmVyc2F0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkibgoXR2V0Q29udmVyc2F0aW9uUmVzcG9uc2USLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbhIkCghtZXNzYWdlcxgCIAMoCzISLnBhcmxleS52MS5NZXNzYWdlIkEKGExpc3RDb252ZXJzYXRpb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKA0SEgoKcGFnZV90b2tlbhgCIAEoCSJkChlMaXN0Q29udmVyc2F0aW9uc1Jlc3BvbnNlEi4KDWNvbnZlcnNhdGlvbnMYASADKAsyFy5wYXJsZXkudjEuQ29udmVyc2F0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKFAQoZVXBkYXRlQ29udmVyc2F0aW9uUmVxdWVzdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEgoFdGl0bGUYAiABKAlIAIgBARIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5nc0IICgZfdGl0bGUiSwoaVXBkYXRlQ29udmVyc2F0aW9uUmVzcG9uc2USLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbiI0ChlEZWxldGVDb252ZXJzYXRpb25SZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCSIcChpEZWxldGVDb252ZXJzYXRpb25SZXNwb25zZSJPChJTZW5kTWVzc2FnZVJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEgwKBHRleHQYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSI6ChNTZW5kTWVzc2FnZVJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJRChBTdWJzY3JpYmVSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIWCglhZnRlcl9zZXEYAiABKARIAIgBAUIMCgpfYWZ0ZXJfc2VxIqcGChFTdWJzY3JpYmVSZXNwb25zZRILCgNzZXEYASABKAQSJwoIc25hcHNob3QYAiABKAsyEy5wYXJsZXkudjEuU25hcHNob3RIABIyCg5tZXNzYWdlX3F1ZXVlZBgDIAEoCzIYLnBhcmxleS52MS5NZXNzYWdlUXVldWVkSAASQQoWbWVzc2FnZV9zdGF0dXNfY2hhbmdlZBgEIAEoCzIfLnBhcmxleS52MS5NZXNzYWdlU3RhdHVzQ2hhbmdlZEgAEjAKDWJsb2NrX3N0YXJ0ZWQYBSABKAsyFy5wYXJsZXkudjEuQmxvY2tTdGFydGVkSAASLAoLYmxvY2tfZGVsdGEYBiABKAsyFS5wYXJsZXkudjEuQmxvY2tEZWx0YUgAEjAKDWJsb2NrX3N0b3BwZWQYByABKAsyFy5wYXJsZXkudjEuQmxvY2tTdG9wcGVkSAASOwoTdG9vbF9jYWxsX3JlcXVlc3RlZBgIIAEoCzIcLnBhcmxleS52MS5Ub29sQ2FsbFJlcXVlc3RlZEgAEjcKEXRvb2xfY2FsbF9zdGFydGVkGAkgASgLMhoucGFybGV5LnYxLlRvb2xDYWxsU3RhcnRlZEgAEkYKGXRvb2xfY2FsbF9hd2FpdGluZ19jbGllbnQYCiABKAsyIS5wYXJsZXkudjEuVG9vbENhbGxBd2FpdGluZ0NsaWVudEgAEjkKEnRvb2xfY2FsbF9maW5pc2hlZBgLIAEoCzIbLnBhcmxleS52MS5Ub29sQ2FsbEZpbmlzaGVkSAASNAoPcHJvbXB0X2ZpbmlzaGVkGAwgASgLMhkucGFybGV5LnYxLlByb21wdEZpbmlzaGVkSAASMAoNcHJvbXB0X2ZhaWxlZBgNIAEoCzIXLnBhcmxleS52MS5Qcm9tcHRGYWlsZWRIABIpCgloZWFydGJlYXQYDiABKAsyFC5wYXJsZXkudjEuSGVhcnRiZWF0SAASPgoUY29udmVyc2F0aW9uX3VwZGF0ZWQYDyABKAsyHi5wYXJsZXkudjEuQ29udmVyc2F0aW9uVXBkYXRlZEgAQgcKBWV2ZW50IkIKE0NhbmNlbFByb21wdFJlcXVlc3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhIKCm1lc3NhZ2VfaWQYAiABKAkiOwoUQ2FuY2VsUHJvbXB0UmVzcG9uc2USIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlImoKF1N1Ym1pdFRvb2xSZXN1bHRSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRITCgt0b29sX3VzZV9pZBgCIAEoCRIPCgdjb250ZW50GAMgASgJEhAKCGlzX2Vycm9yGAQgASgIIhoKGFN1Ym1pdFRvb2xSZXN1bHRSZXNwb25zZSJCChNSZXRyeU1lc3NhZ2VSZXF1ZXN0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRISCgptZXNzYWdlX2lkGAIgASgJIjsKFFJldHJ5TWVzc2FnZVJlc3BvbnNlEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSKbAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCghncm91cF9ieRgDIAEoDjIYLnBhcmxleS52MS5Vc2FnZUdyb3VwaW5nIjkKEEdldFVzYWdlUmVzcG9uc2USJQoGdG90YWxzGAEgAygLMhUucGFybGV5LnYxLlVzYWdlVG90YWwi/QEKClVzYWdlVG90YWwSCwoDZGF5GAEgASgJEg0KBW1vZGVsGAIgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgDIAEoCRISCgpzdWJqZWN0X2lkGAQgASgJEhYKDm1vZGVsX3JlcXVlc3RzGAUgASgEEhQKDGlucHV0X3Rva2VucxgGIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAcgASgEEiMKG2NhY2hlX2NyZWF0aW9uX2lucHV0X3Rva2VucxgIIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgJIAEoBBIbChN3ZWJfc2VhcmNoX3JlcXVlc3RzGAogASgEKmwKDVVzYWdlR3JvdXBpbmcSHgoaVVNBR0VfR1JPVVBJTkdfVU5TUEVDSUZJRUQQABIfChtVU0FHRV9HUk9VUElOR19DT05WRVJTQVRJT04QARIaChZVU0FHRV9HUk9VUElOR19TVUJKRUNUEAIy6AcKE0NvbnZlcnNhdGlvblNlcnZpY2USYQoSQ3JlYXRlQ29udmVyc2F0aW9uEiQucGFybGV5LnYxLkNyZWF0ZUNvbnZlcnNhdGlvblJlcXVlc3QaJS5wYXJsZXkudjEuQ3JlYXRlQ29udmVyc2F0aW9uUmVzcG9uc2USXQoPR2V0Q29udmVyc2F0aW9uEiEucGFybGV5LnYxLkdldENvbnZlcnNhdGlvblJlcXVlc3QaIi5wYXJsZXkudjEuR2V0Q29udmVyc2F0aW9uUmVzcG9uc2UiA5ACARJjChFMaXN0Q29udmVyc2F0aW9ucxIjLnBhcmxleS52MS5MaXN0Q29udmVyc2F0aW9uc1JlcXVlc3QaJC5wYXJsZXkudjEuTGlzdENvbnZlcnNhdGlvbnNSZXNwb25zZSIDkAIBEmEKElVwZGF0ZUNvbnZlcnNhdGlvbhIkLnBhcmxleS52MS5VcGRhdGVDb252ZXJzYXRpb25SZXF1ZXN0GiUucGFybGV5LnYxLlVwZGF0ZUNvbnZlcnNhdGlvblJlc3BvbnNlEmEKEkRlbGV0ZUNvbnZlcnNhdGlvbhIkLnBhcmxleS52MS5EZWxldGVDb252ZXJzYXRpb25SZXF1ZXN0GiUucGFybGV5LnYxLkRlbGV0ZUNvbnZlcnNhdGlvblJlc3BvbnNlEkwKC1NlbmRNZXNzYWdlEh0ucGFybGV5LnYxLlNlbmRNZXNzYWdlUmVxdWVzdBoeLnBhcmxleS52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk0KCVN1YnNjcmliZRIbLnBhcmxleS52MS5TdWJzY3JpYmVSZXF1ZXN0GhwucGFybGV5LnYxLlN1YnNjcmliZVJlc3BvbnNlIgOQAgEwARJPCgxDYW5jZWxQcm9tcHQSHi5wYXJsZXkudjEuQ2FuY2VsUHJvbXB0UmVxdWVzdBofLnBhcmxleS52MS5DYW5jZWxQcm9tcHRSZXNwb25zZRJbChBTdWJtaXRUb29sUmVzdWx0EiIucGFybGV5LnYxLlN1Ym1pdFRvb2xSZXN1bHRSZXF1ZXN0GiMucGFybGV5LnYxLlN1Ym1pdFRvb2xSZXN1bHRSZXNwb25zZRJPCgxSZXRyeU1lc3NhZ2USHi5wYXJsZXkudjEuUmV0cnlNZXNzYWdlUmVxdWVzdBofLnBhcmxleS52MS5SZXRyeU1lc3NhZ2VSZXNwb25zZRJICghHZXRVc2FnZRIaLnBhcmxleS52MS5HZXRVc2FnZVJlcXVlc3QaGy5wYXJsZXkudjEuR2V0VXNhZ2VSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_parley_v1_conversation, file_google_protobuf_timestamp, file_parley_v1_event]);
 
 /**
  * Request of CreateConversation.
@@ -649,6 +651,179 @@ export const RetryMessageResponseSchema: GenMessage<RetryMessageResponse> = /*@_
   messageDesc(file_parley_v1_conversation_service, 19);
 
 /**
+ * Request of GetUsage.
+ *
+ * @generated from message parley.v1.GetUsageRequest
+ */
+export type GetUsageRequest = Message<"parley.v1.GetUsageRequest"> & {
+  /**
+   * Model requests that ended at or after this time; unset: 30 days before end_time.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Model requests that ended before this time; unset: now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 2;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Totals are per day and model, and also per conversation or per subject when set.
+   *
+   * @generated from field: parley.v1.UsageGrouping group_by = 3;
+   */
+  groupBy: UsageGrouping;
+};
+
+/**
+ * Describes the message parley.v1.GetUsageRequest.
+ * Use `create(GetUsageRequestSchema)` to create a new message.
+ */
+export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
+  messageDesc(file_parley_v1_conversation_service, 20);
+
+/**
+ * Response of GetUsage.
+ *
+ * @generated from message parley.v1.GetUsageResponse
+ */
+export type GetUsageResponse = Message<"parley.v1.GetUsageResponse"> & {
+  /**
+   * Ordered by day, then model, then conversation or subject.
+   *
+   * @generated from field: repeated parley.v1.UsageTotal totals = 1;
+   */
+  totals: UsageTotal[];
+};
+
+/**
+ * Describes the message parley.v1.GetUsageResponse.
+ * Use `create(GetUsageResponseSchema)` to create a new message.
+ */
+export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
+  messageDesc(file_parley_v1_conversation_service, 21);
+
+/**
+ * Token usage of one group of model requests.
+ *
+ * @generated from message parley.v1.UsageTotal
+ */
+export type UsageTotal = Message<"parley.v1.UsageTotal"> & {
+  /**
+   * The day (UTC) the requests ended, as YYYY-MM-DD.
+   *
+   * @generated from field: string day = 1;
+   */
+  day: string;
+
+  /**
+   * The model asked.
+   *
+   * @generated from field: string model = 2;
+   */
+  model: string;
+
+  /**
+   * With USAGE_GROUPING_CONVERSATION: the conversation (it may since have been deleted).
+   *
+   * @generated from field: string conversation_id = 3;
+   */
+  conversationId: string;
+
+  /**
+   * With USAGE_GROUPING_SUBJECT: the subject; empty for the tenant's own keys.
+   *
+   * @generated from field: string subject_id = 4;
+   */
+  subjectId: string;
+
+  /**
+   * Model requests in the group.
+   *
+   * @generated from field: uint64 model_requests = 5;
+   */
+  modelRequests: bigint;
+
+  /**
+   * @generated from field: uint64 input_tokens = 6;
+   */
+  inputTokens: bigint;
+
+  /**
+   * @generated from field: uint64 output_tokens = 7;
+   */
+  outputTokens: bigint;
+
+  /**
+   * @generated from field: uint64 cache_creation_input_tokens = 8;
+   */
+  cacheCreationInputTokens: bigint;
+
+  /**
+   * @generated from field: uint64 cache_read_input_tokens = 9;
+   */
+  cacheReadInputTokens: bigint;
+
+  /**
+   * Server tool uses the API reported (web search).
+   *
+   * @generated from field: uint64 web_search_requests = 10;
+   */
+  webSearchRequests: bigint;
+};
+
+/**
+ * Describes the message parley.v1.UsageTotal.
+ * Use `create(UsageTotalSchema)` to create a new message.
+ */
+export const UsageTotalSchema: GenMessage<UsageTotal> = /*@__PURE__*/
+  messageDesc(file_parley_v1_conversation_service, 22);
+
+/**
+ * A further grouping of usage totals.
+ *
+ * @generated from enum parley.v1.UsageGrouping
+ */
+export const UsageGrouping = {
+  /**
+   * Per day and model only.
+   *
+   * @generated from enum value: USAGE_GROUPING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Also per conversation.
+   *
+   * @generated from enum value: USAGE_GROUPING_CONVERSATION = 1;
+   */
+  CONVERSATION: 1,
+
+  /**
+   * Also per subject (an empty subject_id: requests of the tenant's own keys).
+   *
+   * @generated from enum value: USAGE_GROUPING_SUBJECT = 2;
+   */
+  SUBJECT: 2,
+} as const;
+
+/**
+ * A further grouping of usage totals.
+ *
+ * @generated from enum parley.v1.UsageGrouping
+ */
+export type UsageGrouping = (typeof UsageGrouping)[keyof typeof UsageGrouping] | UnknownEnum;
+
+/**
+ * Describes the enum parley.v1.UsageGrouping.
+ */
+export const UsageGroupingSchema: GenEnum<UsageGrouping> = /*@__PURE__*/
+  enumDesc(file_parley_v1_conversation_service, 0);
+
+/**
  * Hosts conversations with Claude. Every RPC acts on behalf of the caller's owner (tenant):
  * conversations of other owners do not exist for it.
  *
@@ -771,6 +946,19 @@ export const ConversationService: GenService<{
     methodKind: "unary";
     input: typeof RetryMessageRequestSchema;
     output: typeof RetryMessageResponseSchema;
+  },
+  /**
+   * Tokens the caller's tenant used, one total per day (UTC) and model, and per conversation or
+   * per subject when asked; a subject's token sees its own usage only. Each model request
+   * (every attempt and tool round) counts once, with the usage the model API reported for it.
+   * Errors: INVALID_ARGUMENT for a time range that ends before it starts or spans over 400 days.
+   *
+   * @generated from rpc parley.v1.ConversationService.GetUsage
+   */
+  getUsage: {
+    methodKind: "unary";
+    input: typeof GetUsageRequestSchema;
+    output: typeof GetUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_parley_v1_conversation_service, 0);

@@ -1,7 +1,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { Tool } from '@anthropic-ai/sdk/resources/messages';
 import type { PromptOutcome } from '../../domain/lifecycle.ts';
-import type { Claim, ConversationSettings, MessageRecord, Owner, Usage } from '../../domain/records.ts';
+import type { Claim, ConversationRecord, ConversationSettings, MessageRecord, Owner, Usage } from '../../domain/records.ts';
 import type { Logger } from '../../logger.ts';
 import type { ClientCallStore } from '../../store/client-call-store.ts';
 import type { ConversationStore } from '../../store/conversation-store.ts';
@@ -103,7 +103,7 @@ export class PromptRunner {
     attempt.replyId = reply.id;
     const writer = new ReplyWriter(replies, claim, reply, { flushMs: options.deltaFlushMs, maxBlocks: options.maxBlocksPerMessage });
     try {
-      const outcome = await this.#rounds(claim, conversation.settings, writer, attempt, signal);
+      const outcome = await this.#rounds(claim, conversation, writer, attempt, signal);
       await writer.settle();
       return outcome;
     } catch (error) {
@@ -125,8 +125,9 @@ export class PromptRunner {
   }
 
   /** Tool round, history, model call; again while the model asks for tools and rounds are left. */
-  async #rounds(claim: Claim, settings: ConversationSettings, writer: ReplyWriter, attempt: Attempt, signal: AbortSignal): Promise<PromptOutcome> {
+  async #rounds(claim: Claim, conversation: ConversationRecord, writer: ReplyWriter, attempt: Attempt, signal: AbortSignal): Promise<PromptOutcome> {
     const { anthropic, options } = this.#deps;
+    const { settings } = conversation;
     const tools: PromptTools = {
       executor: this.#deps.tools,
       clientTools: this.#deps.clientTools,
@@ -143,6 +144,7 @@ export class PromptRunner {
       const problems = validateRequest(request);
       // A bug in the history builder: never send what the API would reject.
       if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
+      const startedAt = new Date();
       const final = await callModel({
         anthropic,
         request,
@@ -154,6 +156,21 @@ export class PromptRunner {
         signal,
       });
       attempt.usage = addUsage(attempt.usage, final.usage);
+      writer.recordUsage({
+        tenantId: claim.ownerId,
+        subjectId: conversation.subjectId,
+        conversationId: claim.conversationId,
+        messageId: claim.messageId,
+        replyId: writer.replyId,
+        attempt: claim.attempt,
+        round,
+        model: request.model,
+        usage: addUsage(emptyUsage(), final.usage),
+        webSearchRequests: final.usage.server_tool_use?.web_search_requests ?? 0,
+        stopReason: final.stop_reason,
+        startedAt,
+        endedAt: new Date(),
+      });
       const outcome = outcomeOfStop(final.stop_reason, round + 1 >= options.maxToolRounds, attempt.usage);
       if (outcome) return outcome;
     }

@@ -1,5 +1,5 @@
 import type { BlockDelta, ConversationEvent } from '../../domain/events.ts';
-import type { BlockContent, Claim, MessageRecord } from '../../domain/records.ts';
+import type { BlockContent, Claim, MessageRecord, ModelRequestUsage } from '../../domain/records.ts';
 import type { BlockWrite, ReplyStore } from '../../store/reply-store.ts';
 import { PromptStopped } from './prompt-stopped.ts';
 
@@ -139,6 +139,14 @@ export class ReplyWriter {
   }
 
   /**
+   * The usage of a model request that ended, for the ledger: written in order after the blocks
+   * it streamed, fenced by the claim like them.
+   */
+  recordUsage(usage: ModelRequestUsage): void {
+    this.#enqueue(() => ({ blocks: [], events: [], usage: [usage] }));
+  }
+
+  /**
    * Writes the deltas gathered so far (events only: the blocks stay as they started). The
    * deltas are taken when the write runs, not when it is queued: while an earlier write is still
    * in flight, everything that arrives joins this one, so a slow database means larger writes,
@@ -188,12 +196,12 @@ export class ReplyWriter {
   }
 
   /** Queues a write; `prepare` decides what it writes when its turn comes. */
-  #enqueue(prepare: () => { blocks: BlockWrite[]; events: ConversationEvent[] }): void {
+  #enqueue(prepare: () => { blocks: BlockWrite[]; events: ConversationEvent[]; usage?: ModelRequestUsage[] }): void {
     this.#chain = this.#chain.then(async () => {
       if (this.#lost) return;
-      const { blocks, events } = prepare();
-      if (blocks.length === 0 && events.length === 0) return;
-      const held = await this.#store.writeBlocks(this.#claim, this.#reply.id, blocks, events);
+      const { blocks, events, usage = [] } = prepare();
+      if (blocks.length === 0 && events.length === 0 && usage.length === 0) return;
+      const held = await this.#store.writeBlocks(this.#claim, this.#reply.id, blocks, events, usage);
       if (!held) this.#lost = true;
     });
     // settle() reports a failed write; until then it must not count as unhandled.
