@@ -42,10 +42,10 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-const FIELDS = ['inputTokens', 'outputTokens', 'cacheCreationInputTokens', 'cacheReadInputTokens'] as const;
+type Sums = Record<'modelRequests' | 'inputTokens' | 'outputTokens' | 'cacheCreationInputTokens' | 'cacheReadInputTokens', number>;
 
-function sumTotals(totals: JsonObject[]): Record<(typeof FIELDS)[number] | 'modelRequests', number> {
-  const sum = { modelRequests: 0, inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 };
+function sumTotals(totals: JsonObject[]): Sums {
+  const sum: Sums = { modelRequests: 0, inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 };
   for (const total of totals) for (const key of Object.keys(sum) as Array<keyof typeof sum>) sum[key] += Number(total[key] ?? 0);
   return sum;
 }
