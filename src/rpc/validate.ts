@@ -48,7 +48,8 @@ function checkJson(field: string, value: unknown): void {
 export function requireId(field: string, value: string): string {
   if (value === '') throw invalid(field, 'is required');
   if (!isUuid(value)) throw invalid(field, `"${truncate(value)}" is not a valid id (expected a UUID)`);
-  return value;
+  // RFC 9562 reads hex digits in either case; ids are stored and compared in lower case.
+  return value.toLowerCase();
 }
 
 export function requireTitle(field: string, value: string): string {

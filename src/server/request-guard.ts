@@ -68,6 +68,8 @@ export function createRequestGuard(options: RequestGuardOptions) {
   async function checkMessage(method: DescMethod, binary: boolean, data: Uint8Array, compression: Compression | null): Promise<void> {
     // A decompression failure is already a client error (see compression.ts).
     const bytes = compression ? await compression.decompress(data, readMaxBytes) : data;
+    // JSON.parse would read bad bytes as U+FFFD and store a changed text: refuse them instead.
+    if (!binary && !isUtf8(bytes)) throw new ConnectError(`the JSON message of ${method.input.typeName} is not valid UTF-8`, Code.InvalidArgument);
     try {
       serialization(method).getI(binary).parse(bytes);
     } catch (error) {
@@ -243,5 +245,16 @@ class ByteQueue {
   clear(): void {
     this.#chunks = [];
     this.length = 0;
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    UTF8.decode(bytes);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -159,7 +159,9 @@ export class QueueStore {
         // The status check runs again on the row's latest version: if another instance claimed
         // or cancelled it after our snapshot, nothing is updated and the caller tries again.
         const [claimed] = await tx.query<MessageRow>(
-          `update message set status = 'processing', attempt = attempt + 1, started_at = now(), updated_at = now(),
+          // clock_timestamp(), not now(): now() is the transaction's start, which can fall before the
+          // end of the previous prompt of the conversation, committed while this claim waited.
+          `update message set status = 'processing', attempt = attempt + 1, started_at = clock_timestamp(), updated_at = clock_timestamp(),
              lease_expires_at = now() + ($1 * interval '1 millisecond')
            where id = $2 and status = any($3) returning *`,
           [leaseMs, candidate.id, from('user', 'claim', 'processing')],
