@@ -109,7 +109,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const hub = new EventHub(
       notifications,
       (conversationId, afterSeq, limit) => stores.snapshots.eventsAfter(conversationId, afterSeq, limit),
-      { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation },
+      { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers },
       logger,
     );
     cleanup.push(async () => hub.close());

@@ -48,6 +48,8 @@ export interface Config {
   maxBlocksPerMessage: number;
   /** Open Subscribe streams per conversation on one instance. */
   maxSubscribersPerConversation: number;
+  /** Open Subscribe streams on one instance, over every conversation. */
+  maxSubscribers: number;
   /** Longest a unary RPC may run; a caller's shorter deadline wins. Subscribe is exempt. */
   requestTimeoutMs: number;
   /** SDK retries of 429, 529, 5xx and connection errors before the first token. */
@@ -158,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxMessageChars: integer('PARLEY_MAX_MESSAGE_CHARS', 100_000, 1, 1_000_000),
     maxBlocksPerMessage: integer('PARLEY_MAX_BLOCKS_PER_MESSAGE', 1_000, 1, 100_000),
     maxSubscribersPerConversation: integer('PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION', 1_000, 1, 1_000_000),
+    maxSubscribers: integer('PARLEY_MAX_SUBSCRIBERS', 20_000, 1, 10_000_000),
     requestTimeoutMs: integer('PARLEY_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
     anthropicMaxRetries: integer('ANTHROPIC_MAX_RETRIES', 3, 0, 20),
     offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),

@@ -35,11 +35,9 @@ export const requestErrors = {
     ),
   subscriberOverflow: (limit: number) =>
     new RequestError('resource_exhausted', `the subscriber fell more than ${limit} events behind; resubscribe with after_seq to continue`),
-  subscriberLimit: (conversationId: string, limit: number) =>
-    new RequestError(
-      'resource_exhausted',
-      `conversation ${conversationId} already has ${limit} open subscriptions on this instance, the most it may have; close one, or retry later`,
-    ),
+  /** `holder`: "conversation <id>", or "this instance". */
+  subscriberLimit: (holder: string, limit: number) =>
+    new RequestError('resource_exhausted', `${holder} already has ${limit} open subscriptions on this instance, the most it may have; close one, or retry later`),
   // No `;` or `:`, which grpc-js would show percent-encoded.
   shuttingDown: () => new RequestError('unavailable', 'the server is shutting down. Subscribe again with after_seq to continue'),
   databaseUnavailable: () => new RequestError('unavailable', 'the database is unreachable; retry shortly'),

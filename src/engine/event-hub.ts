@@ -16,13 +16,15 @@ export class SubscriberOverflow extends Error {
   }
 }
 
-/** The conversation already has as many subscriptions on this instance as it may. */
+/** The conversation, or the whole instance, already has as many subscriptions here as it may. */
 export class SubscriberLimitReached extends Error {
   readonly limit: number;
-  constructor(conversationId: string, limit: number) {
-    super(`conversation ${conversationId} already has ${limit} open subscriptions on this instance, the most it may have`);
+  readonly scope: 'conversation' | 'instance';
+  constructor(scope: 'conversation' | 'instance', limit: number) {
+    super(`the ${scope} already has ${limit} open subscriptions on this instance, the most it may have`);
     this.name = 'SubscriberLimitReached';
     this.limit = limit;
+    this.scope = scope;
   }
 }
 
@@ -205,12 +207,16 @@ export interface EventHubOptions {
   bufferLimit: number;
   /** Subscriptions one conversation may hold on this instance. */
   maxSubscribersPerConversation: number;
+  /** Subscriptions this instance holds at most, over every conversation: memory stays bounded. */
+  maxSubscribers: number;
 }
 
 export class EventHub {
   readonly #read: ReadEvents;
   readonly #limit: number;
   readonly #maxPerConversation: number;
+  readonly #max: number;
+  #count = 0;
   readonly #subscribers = new Map<string, Set<Subscription>>();
   readonly #unsubscribe: Array<() => void>;
   #shutDown = false;
@@ -219,6 +225,7 @@ export class EventHub {
     this.#read = read;
     this.#limit = options.bufferLimit;
     this.#maxPerConversation = options.maxSubscribersPerConversation;
+    this.#max = options.maxSubscribers;
     this.#unsubscribe = [
       notifications.on(EVENTS_CHANNEL, (payload) => {
         let notice: EventNotice;
@@ -243,9 +250,7 @@ export class EventHub {
 
   /** Subscriptions open on this instance (all conversations). */
   get subscriberCount(): number {
-    let count = 0;
-    for (const set of this.#subscribers.values()) count += set.size;
-    return count;
+    return this.#count;
   }
 
   /** Subscriptions open on this instance for one conversation. */
@@ -254,21 +259,22 @@ export class EventHub {
   }
 
   /**
-   * Throws SubscriberLimitReached, having opened nothing, when the conversation is at its limit.
+   * Throws SubscriberLimitReached, having opened nothing, when the conversation or the instance
+   * is at its limit.
    * The slot is freed by the subscription's close().
    */
   subscribe(conversationId: string): Subscription {
     if (this.#shutDown) throw new HubShutDown();
-    if (this.subscribersOf(conversationId) >= this.#maxPerConversation) {
-      throw new SubscriberLimitReached(conversationId, this.#maxPerConversation);
-    }
+    if (this.#count >= this.#max) throw new SubscriberLimitReached('instance', this.#max);
+    if (this.subscribersOf(conversationId) >= this.#maxPerConversation) throw new SubscriberLimitReached('conversation', this.#maxPerConversation);
     const set = this.#subscribers.get(conversationId) ?? new Set<Subscription>();
     this.#subscribers.set(conversationId, set);
     const subscription = new Subscription(conversationId, this.#read, this.#limit, () => {
-      set.delete(subscription);
+      if (set.delete(subscription)) this.#count--;
       if (set.size === 0) this.#subscribers.delete(conversationId);
     });
     set.add(subscription);
+    this.#count++;
     return subscription;
   }
 

@@ -66,7 +66,7 @@ function open(hub: EventHub, conversationId: string): Subscription {
   try {
     return hub.subscribe(conversationId);
   } catch (error) {
-    if (error instanceof SubscriberLimitReached) throw requestErrors.subscriberLimit(conversationId, error.limit);
+    if (error instanceof SubscriberLimitReached) throw requestErrors.subscriberLimit(error.scope === 'conversation' ? `conversation ${conversationId}` : 'this instance', error.limit);
     if (error instanceof HubShutDown) throw requestErrors.shuttingDown();
     throw error;
   }
