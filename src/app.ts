@@ -167,7 +167,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // the caller already has deadline_exceeded, is only logged.
       interceptors: [errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
-      ready: () => orm.isConnected(),
+      // Up is not enough: a database that refuses writes (a standby, read-only) serves no sends.
+      ready: async () => (await orm.isConnected()) && (await stores.acceptsWrites()),
       open: { isOpen: () => authenticator.isOpen(), allowedHosts: config.allowedHosts },
       logger,
     });

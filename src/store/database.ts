@@ -34,6 +34,17 @@ export class Database implements Sql {
     return (await this.#pool.query(text, values as unknown[])).rows as T[];
   }
 
+  /**
+   * Whether the database takes writes now: not a standby, not read-only by default. A database
+   * that is up but refuses writes must not count as ready.
+   */
+  async acceptsWrites(): Promise<boolean> {
+    const [row] = await this.query<{ writable: boolean }>(
+      `select not pg_is_in_recovery() and current_setting('default_transaction_read_only') = 'off' as writable`,
+    );
+    return row?.writable === true;
+  }
+
   /** Runs `work` in one transaction: committed when it returns, rolled back when it throws. */
   async transaction<T>(work: (sql: Sql) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const client = await this.#pool.connect();

@@ -25,6 +25,8 @@ export interface Stores {
   apiKeys: ApiKeyStore;
   /** The usage ledger's totals. */
   usage: UsageStore;
+  /** Whether the database takes writes now (for readiness). */
+  acceptsWrites(): Promise<boolean>;
 }
 
 /** The stores over the ORM's connection pool; `onQuery` hears every statement (for counts). */
@@ -39,5 +41,6 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     clientCalls: new ClientCallStore(db),
     apiKeys: new ApiKeyStore(db),
     usage: new UsageStore(db),
+    acceptsWrites: () => db.acceptsWrites(),
   };
 }
