@@ -44,6 +44,7 @@ export class JwtVerifier {
     try {
       const key = await this.#key;
       const verifyOptions = { issuer, audience, clockTolerance: clockSkewSeconds, algorithms: ALGORITHMS, requiredClaims: ['exp'] };
+      // Two calls, one per overload of jwtVerify: TypeScript picks an overload per call, not per union.
       const { payload } =
         typeof key === 'function' ? await jwtVerify(token, key, verifyOptions) : await jwtVerify(token, key, verifyOptions);
       const tenant = payload[tenantClaim];
