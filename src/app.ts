@@ -13,6 +13,8 @@ import { ConversationEngine } from './engine/conversation-engine.ts';
 import { EventHub } from './engine/event-hub.ts';
 import { Authenticator } from './engine/identity/authenticator.ts';
 import { JwtVerifier } from './engine/identity/jwt-verifier.ts';
+import { TenantLimits } from './engine/identity/tenant-limits.ts';
+import { BudgetGate } from './engine/prompt/budget-gate.ts';
 import { ClientToolWaiter } from './engine/prompt/client-tool-waiter.ts';
 import { PromptRunner } from './engine/prompt/prompt-runner.ts';
 import { modelEndpoint } from './model/model-endpoint.ts';
@@ -22,6 +24,7 @@ import { migrate, openOrm } from './store/orm.ts';
 import { openStores, type Stores } from './store/stores.ts';
 import { builtinTools } from './tools/builtin/index.ts';
 import { closeToolSources, startMcpSources } from './tools/mcp/index.ts';
+import { inNamespace } from './tools/mcp/tool-names.ts';
 import { ToolExecutor } from './tools/tool-executor.ts';
 
 export interface App {
@@ -118,6 +121,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const mcpSources = await startMcpSources(config.mcpServers, { logger });
     cleanup.push(() => closeToolSources(mcpSources));
     const tools = new ToolExecutor(options.tools ?? builtinTools(), { sources: mcpSources, logger });
+    const limits = new TenantLimits(stores.limitStore, {
+      defaults: config.tenantLimits,
+      cacheMs: config.authCacheMs,
+      mcpServerOf: (tool) => config.mcpServers.find((server) => inNamespace(server.name, tool))?.name ?? null,
+    });
     const runner = new PromptRunner({
       conversations: stores.conversations,
       snapshots: stores.snapshots,
@@ -126,6 +134,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       anthropic,
       tools,
       clientTools: new ClientToolWaiter(stores.clientCalls, notifications, { timeoutMs: config.clientToolTimeoutMs }),
+      budget: new BudgetGate(limits, stores.limitStore),
       logger,
       options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs, databaseRetryMs: config.leaseMs, maxBlocksPerMessage: config.maxBlocksPerMessage },
     });
@@ -145,6 +154,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cleanup.push(() => claimLoop.stop());
     const engine = new ConversationEngine({
       ...stores,
+      limits,
       claimLoop,
       hub,
       logger,

@@ -2,6 +2,7 @@
 // is reported at once, each with what to do about it. A problem names the variable, never its
 // value: values may be secrets, and the problems go to logs.
 
+import { parsePolicyJson, type TenantPolicy } from './domain/tenant-policy.ts';
 import type { JwtOptions } from './engine/identity/jwt-verifier.ts';
 import type { ConnectionLimits } from './server/connection-limits.ts';
 import { McpConfigError, parseMcpServers, type McpServerConfig } from './tools/mcp/config.ts';
@@ -80,6 +81,8 @@ export interface Config {
   allowedHosts: string[];
   /** JWTs of the team's own issuer, for browser users; null: none accepted. */
   jwt: JwtOptions | null;
+  /** Every tenant's limits where the keys command stored none of its own (PARLEY_TENANT_LIMITS, JSON). */
+  tenantLimits: TenantPolicy;
 }
 
 export class ConfigError extends Error {
@@ -185,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxConnections: integer('PARLEY_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
     },
     allowedHosts: (text('PARLEY_ALLOWED_HOSTS') ?? '').split(',').map((h) => h.trim()).filter(Boolean),
+    tenantLimits: tenantLimits(text('PARLEY_TENANT_LIMITS'), problems),
   };
   const jwksUrl = url('PARLEY_JWT_JWKS_URL', ['https:', 'http:'], 'https://auth.example.com/.well-known/jwks.json');
   const publicKey = text('PARLEY_JWT_PUBLIC_KEY');
@@ -222,4 +226,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+function tenantLimits(raw: string | null, problems: string[]): TenantPolicy {
+  if (raw === null) return {};
+  const parsed = parsePolicyJson(raw, 'PARLEY_TENANT_LIMITS');
+  if ('problems' in parsed) {
+    problems.push(...parsed.problems.map((problem) => `${problem}.`));
+    return {};
+  }
+  return parsed.policy;
 }

@@ -46,6 +46,8 @@ export const messageErrors = {
     code: 'model_error',
     message: `The model API failed while answering${detail}; retry the message.`,
   }),
+  /** `reason`: which budget, and when it renews (describeRefusal). */
+  budgetExhausted: (reason: string): MessageError => ({ code: 'budget_exhausted', message: `The message was not answered: ${reason}.` }),
   internal: (): MessageError => ({
     code: 'internal',
     message: 'Parley failed while answering this message; retry it, and tell the operator if it keeps failing.',

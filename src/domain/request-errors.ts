@@ -1,15 +1,19 @@
 // The one error type of the engine's API: a code the RPC layer maps to its status, and a
 // sentence for the caller. Every text a caller can get back from the engine is made here.
+import { describeRefusal, type BudgetRefusal } from './budget.ts';
 import type { MessageStatus } from './records.ts';
 
-export type RequestErrorCode = 'unauthenticated' | 'not_found' | 'failed_precondition' | 'resource_exhausted' | 'unavailable';
+export type RequestErrorCode = 'unauthenticated' | 'permission_denied' | 'not_found' | 'failed_precondition' | 'resource_exhausted' | 'unavailable';
 
 export class RequestError extends Error {
   readonly code: RequestErrorCode;
-  constructor(code: RequestErrorCode, message: string) {
+  /** When the same request can succeed if sent again (a budget's next window); sent as RetryInfo. */
+  readonly retryAfterMs: number | null;
+  constructor(code: RequestErrorCode, message: string, retryAfterMs: number | null = null) {
     super(message);
     this.name = 'RequestError';
     this.code = code;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -40,5 +44,10 @@ export const requestErrors = {
     new RequestError('resource_exhausted', `${holder} already has ${limit} open subscriptions on this instance, the most it may have; close one, or retry later`),
   // No `;` or `:`, which grpc-js would show percent-encoded.
   shuttingDown: () => new RequestError('unavailable', 'the server is shutting down. Subscribe again with after_seq to continue'),
+  overBudget: (refusal: BudgetRefusal) => new RequestError('resource_exhausted', describeRefusal(refusal), refusal.retryAfterMs),
+  /** `limit`: the tenant's policy that the settings break, naming the field to change. */
+  notAllowed: (limit: string) => new RequestError('permission_denied', limit),
+  conversationLimit: (limit: number) =>
+    new RequestError('resource_exhausted', `this tenant already holds ${limit} conversations, the most it may; delete one first`),
   databaseUnavailable: () => new RequestError('unavailable', 'the database is unreachable; retry shortly'),
 } as const;

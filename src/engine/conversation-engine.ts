@@ -9,6 +9,7 @@ import type { SnapshotStore } from '../store/snapshot-store.ts';
 import type { UsageStore } from '../store/usage-store.ts';
 import type { ClaimLoop } from './claim-loop.ts';
 import type { EventHub } from './event-hub.ts';
+import { limitsSettings, type TenantLimits } from './identity/tenant-limits.ts';
 import { subscribe, type SubscribeRequest, type SubscriptionItem } from './subscribe.ts';
 
 export interface ConversationEngineDeps {
@@ -17,6 +18,8 @@ export interface ConversationEngineDeps {
   queue: QueueStore;
   clientCalls: ClientCallStore;
   usage: UsageStore;
+  /** Each tenant's budgets and what its conversations may be set to. */
+  limits: TenantLimits;
   claimLoop: ClaimLoop;
   hub: EventHub;
   logger: Logger;
@@ -38,7 +41,12 @@ export class ConversationEngine {
   }
 
   createConversation(owner: Owner, input: NewConversation): Promise<ConversationRecord> {
-    return this.#guard('createConversation', () => this.#deps.conversations.create(owner, input));
+    return this.#guard('createConversation', async () => {
+      const policy = await this.#deps.limits.checkSettings(owner.tenantId, input.settings);
+      const limit = policy.conversations;
+      if (limit === undefined) return this.#deps.conversations.create(owner, input);
+      return (await this.#deps.conversations.createWithin(owner, input, limit)) ?? Promise.reject(requestErrors.conversationLimit(limit));
+    });
   }
 
   getConversation(owner: Owner, id: string): Promise<{ conversation: ConversationRecord; messages: MessageRecord[] }> {
@@ -55,7 +63,10 @@ export class ConversationEngine {
   }
 
   updateConversation(owner: Owner, id: string, patch: ConversationPatch): Promise<ConversationRecord> {
-    return this.#guard('updateConversation', async () => (await this.#deps.conversations.update(owner, id, patch)) ?? notFound(id));
+    return this.#guard('updateConversation', async () => {
+      if (patch.settings) await this.#deps.limits.checkSettings(owner.tenantId, patch.settings);
+      return (await this.#deps.conversations.update(owner, id, patch)) ?? notFound(id);
+    });
   }
 
   /** Deletes the conversation with everything in it; a prompt running in it stops. */
@@ -65,10 +76,14 @@ export class ConversationEngine {
     });
   }
 
-  /** Queues a user message. With a request id, sending the same text again returns the first message. */
+  /**
+   * Queues a user message, within the tenant's budgets. With a request id, sending the same
+   * text again returns the first message.
+   */
   sendMessage(owner: Owner, conversationId: string, input: { text: string; requestId: string | null }): Promise<MessageRecord> {
     return this.#guard('sendMessage', async () => {
-      const result = await this.#deps.queue.enqueue(owner, conversationId, { ...input, maxQueued: this.#deps.maxQueuedPerConversation });
+      const budgets = await this.#admissible(owner, conversationId);
+      const result = await this.#deps.queue.enqueue(owner, conversationId, { ...input, maxQueued: this.#deps.maxQueuedPerConversation, budgets });
       switch (result.kind) {
         case 'not_found':
           return notFound(conversationId);
@@ -76,6 +91,8 @@ export class ConversationEngine {
           throw requestErrors.queueFull(conversationId, result.limit);
         case 'request_id_reused':
           throw requestErrors.requestIdReused(input.requestId ?? '', result.message.id);
+        case 'over_budget':
+          throw requestErrors.overBudget(result.refusal);
         case 'queued':
           return result.message;
       }
@@ -93,7 +110,25 @@ export class ConversationEngine {
 
   /** Queues a failed or cancelled message again. */
   retryMessage(owner: Owner, conversationId: string, messageId: string): Promise<MessageRecord> {
-    return this.#guard('retryMessage', async () => transitioned(await this.#deps.queue.requeue(owner, conversationId, messageId), messageId, 'retried'));
+    return this.#guard('retryMessage', async () => {
+      const budgets = await this.#admissible(owner, conversationId);
+      const result = await this.#deps.queue.requeue(owner, conversationId, messageId, budgets);
+      if (result.kind === 'over_budget') throw requestErrors.overBudget(result.refusal);
+      return transitioned(result, messageId, 'retried');
+    });
+  }
+
+  /**
+   * The tenant's policy, for the queue to count the budgets against, once the conversation's
+   * settings are known to be allowed still (the policy may have changed since they were set).
+   */
+  async #admissible(owner: Owner, conversationId: string) {
+    const policy = await this.#deps.limits.policy(owner.tenantId);
+    if (limitsSettings(policy)) {
+      const conversation = (await this.#deps.conversations.get(owner, conversationId)) ?? notFound(conversationId);
+      await this.#deps.limits.checkSettings(owner.tenantId, conversation.settings);
+    }
+    return policy;
   }
 
   /** The calling service's answer to a client tool call. */

@@ -54,10 +54,20 @@ export class ConversationStore {
   }
 
   async create(owner: Owner, input: NewConversation): Promise<ConversationRecord> {
-    const em = this.#em();
-    const row = em.create(ConversationEntity, { id: uuidv7(), ownerId: owner.tenantId, subjectId: owner.subjectId, title: input.title, settings: input.settings });
-    await em.flush();
-    return fromEntity(row);
+    return insertConversation(this.#em(), owner, input);
+  }
+
+  /**
+   * Creates the conversation only while the tenant holds fewer than `maxPerTenant` (null
+   * otherwise): the count and the insert share a transaction holding the tenant's lock, so
+   * concurrent creates on any instance cannot pass the limit.
+   */
+  async createWithin(owner: Owner, input: NewConversation, maxPerTenant: number): Promise<ConversationRecord | null> {
+    return this.#em().transactional(async (em) => {
+      await em.execute(`select pg_advisory_xact_lock(hashtextextended('parley.conversations:' || ?, 0))`, [owner.tenantId]);
+      if ((await em.count(ConversationEntity, { ownerId: owner.tenantId })) >= maxPerTenant) return null;
+      return insertConversation(em, owner, input);
+    });
   }
 
   async get(owner: Owner, id: string): Promise<ConversationRecord | null> {
@@ -108,6 +118,12 @@ export class ConversationStore {
       return true;
     });
   }
+}
+
+async function insertConversation(em: EntityManager, owner: Owner, input: NewConversation): Promise<ConversationRecord> {
+  const row = em.create(ConversationEntity, { id: uuidv7(), ownerId: owner.tenantId, subjectId: owner.subjectId, title: input.title, settings: input.settings });
+  await em.flush();
+  return fromEntity(row);
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { BudgetRefusal } from '../domain/budget.ts';
+import type { TenantPolicy } from '../domain/tenant-policy.ts';
 import { afterLeaseExpired, cancelEffect, canRetry, from, replySurvives } from '../domain/lifecycle.ts';
 import { messageErrors } from '../domain/message-errors.ts';
 import type { Claim, MessageRecord, MessageStatus, Owner } from '../domain/records.ts';
@@ -6,6 +8,7 @@ import { CANCEL_CHANNEL, QUEUE_CHANNEL } from './channels.ts';
 import type { Database, Sql } from './database.ts';
 import { OWNED_BY } from './conversation-store.ts';
 import { appendEvents, notify } from './event-log.ts';
+import { refuseOverBudget } from './limit-store.ts';
 import { statusChanged, toMessage, type MessageRow } from './message-rows.ts';
 import { AWAITS_CLIENT, failReplies } from './reply-store.ts';
 import { readBlocks } from './streamed-blocks.ts';
@@ -14,12 +17,16 @@ export type EnqueueResult =
   | { kind: 'queued'; message: MessageRecord; created: boolean }
   | { kind: 'not_found' }
   | { kind: 'request_id_reused'; message: MessageRecord }
-  | { kind: 'queue_full'; limit: number };
+  | { kind: 'queue_full'; limit: number }
+  | OverBudget;
 
 export type TransitionResult =
   | { kind: 'ok'; message: MessageRecord }
   | { kind: 'not_found' }
   | { kind: 'wrong_status'; status: MessageStatus };
+
+/** Nothing was written: one more prompt would pass a budget of the tenant or of the conversation's subject. */
+export type OverBudget = { kind: 'over_budget'; refusal: BudgetRefusal };
 
 /** `contended`: another instance activated the conversation in the same instant; try again. */
 export type ClaimResult = { kind: 'claimed'; claim: Claim } | { kind: 'empty' } | { kind: 'contended' };
@@ -43,12 +50,23 @@ export class QueueStore {
     this.#db = db;
   }
 
-  /** Stores a user message as queued and wakes the queue, in one transaction. */
-  async enqueue(owner: Owner, conversationId: string, input: { text: string; requestId: string | null; maxQueued: number }): Promise<EnqueueResult> {
+  /**
+   * Stores a user message as queued and wakes the queue, in one transaction. With `budgets`
+   * (the tenant's policy), only when one more prompt stays within them, counted in the same
+   * transaction so that concurrent sends on any instance cannot all take the last one.
+   */
+  async enqueue(
+    owner: Owner,
+    conversationId: string,
+    input: { text: string; requestId: string | null; maxQueued: number; budgets?: TenantPolicy | null },
+  ): Promise<EnqueueResult> {
     return this.#db.transaction(async (tx) => {
       // Locking the conversation serialises sends into it: queue positions and the queue limit
       // stay exact under concurrent sends.
-      const [conversation] = await tx.query(`select id from conversation where id = $1 and ${OWNED_BY('$2', '$3')} for update`, [conversationId, owner.tenantId, owner.subjectId]);
+      const [conversation] = await tx.query<{ subject_id: string | null }>(
+        `select subject_id from conversation where id = $1 and ${OWNED_BY('$2', '$3')} for update`,
+        [conversationId, owner.tenantId, owner.subjectId],
+      );
       if (!conversation) return { kind: 'not_found' };
       if (input.requestId !== null) {
         const [existing] = await tx.query<MessageRow>('select * from message where conversation_id = $1 and request_id = $2', [conversationId, input.requestId]);
@@ -65,6 +83,8 @@ export class QueueStore {
       );
       const position = Number(ahead?.count ?? 0);
       if (position >= input.maxQueued) return { kind: 'queue_full', limit: input.maxQueued };
+      const refusal = input.budgets && (await refuseOverBudget(tx, input.budgets, { tenantId: owner.tenantId, subjectId: conversation.subject_id, conversationId }));
+      if (refusal) return { kind: 'over_budget', refusal };
       const id = uuidv7();
       const [row] = await tx.query<MessageRow>(
         `insert into message (id, conversation_id, role, status, queue_position, request_id, created_at, updated_at)
@@ -80,12 +100,14 @@ export class QueueStore {
     });
   }
 
-  /** Queues a failed or cancelled user message again (RetryMessage). */
-  async requeue(owner: Owner, conversationId: string, messageId: string): Promise<TransitionResult> {
+  /** Queues a failed or cancelled user message again (RetryMessage), within `budgets` as enqueue does. */
+  async requeue(owner: Owner, conversationId: string, messageId: string, budgets: TenantPolicy | null = null): Promise<TransitionResult | OverBudget> {
     return this.#db.transaction(async (tx) => {
       const current = await lockUserMessage(tx, owner, conversationId, messageId);
       if (!current) return { kind: 'not_found' };
       if (!canRetry(current.status)) return { kind: 'wrong_status', status: current.status };
+      const refusal = budgets && (await refuseOverBudget(tx, budgets, { tenantId: owner.tenantId, subjectId: current.subject_id, conversationId }));
+      if (refusal) return { kind: 'over_budget', refusal };
       // The queue takes messages in id order, so a retried message keeps its place: it runs
       // before later messages still queued. See docs/engine.md.
       const [ahead] = await tx.query<{ count: string }>(
@@ -226,9 +248,9 @@ export class QueueStore {
   }
 }
 
-async function lockUserMessage(tx: Sql, owner: Owner, conversationId: string, messageId: string): Promise<MessageRow | null> {
-  const [row] = await tx.query<MessageRow>(
-    `select m.* from message m join conversation c on c.id = m.conversation_id
+async function lockUserMessage(tx: Sql, owner: Owner, conversationId: string, messageId: string): Promise<(MessageRow & { subject_id: string | null }) | null> {
+  const [row] = await tx.query<MessageRow & { subject_id: string | null }>(
+    `select m.*, c.subject_id from message m join conversation c on c.id = m.conversation_id
      where m.id = $1 and m.conversation_id = $2 and ${OWNED_BY('$3', '$4', 'c')} and m.role = 'user'
      for update of m`,
     [messageId, conversationId, owner.tenantId, owner.subjectId],

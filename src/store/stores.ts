@@ -3,6 +3,7 @@ import { ApiKeyStore } from './api-key-store.ts';
 import { ClientCallStore } from './client-call-store.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { Database } from './database.ts';
+import { LimitStore } from './limit-store.ts';
 import type { Orm } from './orm.ts';
 import { QueueStore } from './queue-store.ts';
 import { ReplyStore } from './reply-store.ts';
@@ -25,6 +26,8 @@ export interface Stores {
   apiKeys: ApiKeyStore;
   /** The usage ledger's totals. */
   usage: UsageStore;
+  /** Tenants' policies and the usage their budgets are checked against. */
+  limitStore: LimitStore;
   /** Whether the database takes writes now (for readiness). */
   acceptsWrites(): Promise<boolean>;
 }
@@ -41,6 +44,7 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     clientCalls: new ClientCallStore(db),
     apiKeys: new ApiKeyStore(db),
     usage: new UsageStore(db),
+    limitStore: new LimitStore(db),
     acceptsWrites: () => db.acceptsWrites(),
   };
 }

@@ -70,7 +70,8 @@ export function useStoreFixture(): () => StoreFixture {
     await fixture?.close();
   });
   beforeEach(async () => {
-    await fixture!.sql.query('delete from conversation');
+    // The ledger and the limits have no foreign keys to conversations: they outlive them.
+    await fixture!.sql.query('delete from conversation; delete from usage_record; delete from rate_window; delete from tenant_policy');
   });
   return () => fixture!;
 }

@@ -5,16 +5,20 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonValue } from '@bufbuild/protobuf';
+import { anyUnpack, type Duration } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
+import { RetryInfoSchema } from '../../gen/google/rpc/error_details_pb.ts';
+import { StatusSchema } from '../../gen/google/rpc/status_pb.ts';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 
 export type CallResult =
   | { ok: true; response: JsonValue }
-  | { ok: false; code: Code; message: string };
+  /** `retryDelayMs`: the google.rpc.RetryInfo detail, when the error carried one. */
+  | { ok: false; code: Code; message: string; retryDelayMs?: number };
 
 export interface StreamResult {
   responses: JsonValue[];
@@ -82,9 +86,10 @@ function connectClient(name: string, transport: Transport): RpcClient {
     string,
     (request: unknown, options?: { signal?: AbortSignal }) => unknown
   >;
-  const failure = (error: unknown) => {
+  const failure = (error: unknown): CallResult => {
     const e = ConnectError.from(error);
-    return { ok: false as const, code: e.code, message: e.rawMessage };
+    const [retry] = e.findDetails(RetryInfoSchema);
+    return { ok: false as const, code: e.code, message: e.rawMessage, ...delay(retry?.retryDelay) };
   };
   return {
     name,
@@ -155,7 +160,13 @@ function grpcJsClient(baseUrl: string, headers: Record<string, string>): RpcClie
     const type = root.lookupType(schema.typeName);
     return toJson(schema, fromBinary(schema, type.encode(type.fromObject(object as Record<string, unknown>)).finish()));
   };
-  const failure = (error: grpc.ServiceError) => ({ ok: false as const, code: error.code as number as Code, message: error.details });
+  // Error details travel as a google.rpc.Status in this trailer, as every gRPC library sends them.
+  const failure = (error: grpc.ServiceError): CallResult => {
+    const [bin] = error.metadata?.get('grpc-status-details-bin') ?? [];
+    const details = bin instanceof Buffer ? fromBinary(StatusSchema, bin).details : [];
+    const retry = details.map((detail) => anyUnpack(detail, RetryInfoSchema)).find((info) => info !== undefined);
+    return { ok: false as const, code: error.code as number as Code, message: error.details, ...delay(retry?.retryDelay) };
+  };
   const metadata = () => {
     const metadata = new grpc.Metadata();
     for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
@@ -203,6 +214,10 @@ function grpcJsClient(baseUrl: string, headers: Record<string, string>): RpcClie
       (client as unknown as grpc.Client).close();
     },
   };
+}
+
+function delay(duration: Duration | undefined): { retryDelayMs?: number } {
+  return duration === undefined ? {} : { retryDelayMs: Number(duration.seconds) * 1000 + Math.round(duration.nanos / 1e6) };
 }
 
 export { SERVICE };

@@ -2,6 +2,7 @@ import type { Message as ApiMessage } from '@anthropic-ai/sdk/resources/messages
 import type { PromptOutcome } from '../../domain/lifecycle.ts';
 import { messageErrors } from '../../domain/message-errors.ts';
 import type { Usage } from '../../domain/records.ts';
+import { BudgetExhausted } from './budget-gate.ts';
 import { describeModelFailure } from './model-errors.ts';
 import type { StopCause } from './prompt-stopped.ts';
 import { ReplyTooLong } from './reply-writer.ts';
@@ -21,6 +22,7 @@ export function outcomeOfStop(stopReason: ApiMessage['stop_reason'], lastRound: 
 /** How a prompt ends that threw `error`, or was stopped (`cause`) by a cancel. */
 export function outcomeOfFailure(cause: StopCause | null, error: unknown, usage: Usage): PromptOutcome {
   if (cause === 'cancelled') return { status: 'cancelled', error: messageErrors.cancelled(), stopReason: null, usage };
+  if (error instanceof BudgetExhausted) return { status: 'failed', error: messageErrors.budgetExhausted(error.message), stopReason: null, usage };
   if (error instanceof ReplyTooLong) return { status: 'failed', error: messageErrors.tooManyBlocks(error.maxBlocks), stopReason: null, usage };
   return { status: 'failed', error: describeModelFailure(error), stopReason: null, usage };
 }

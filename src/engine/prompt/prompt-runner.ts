@@ -11,6 +11,7 @@ import type { SnapshotStore } from '../../store/snapshot-store.ts';
 import type { ToolExecutor } from '../../tools/tool-executor.ts';
 import { buildHistory, validateRequest } from '../history/index.ts';
 import type { ClientToolWaiter } from './client-tool-waiter.ts';
+import type { BudgetGate } from './budget-gate.ts';
 import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { callModel } from './model-call.ts';
 import { addUsage, emptyUsage, outcomeOfFailure, outcomeOfStop } from './outcome.ts';
@@ -42,6 +43,8 @@ export interface PromptRunnerDeps {
   anthropic: Anthropic;
   tools: ToolExecutor;
   clientTools: ClientToolWaiter;
+  /** The tenant's budgets, met before each model request. */
+  budget: BudgetGate;
   logger: Logger;
   options: PromptRunnerOptions;
 }
@@ -144,6 +147,7 @@ export class PromptRunner {
       const problems = validateRequest(request);
       // A bug in the history builder: never send what the API would reject.
       if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
+      await this.#deps.budget.beforeRequest({ tenantId: claim.ownerId, subjectId: conversation.subjectId }, round === 0, signal);
       const startedAt = new Date();
       const final = await callModel({
         anthropic,

@@ -4,7 +4,9 @@ import { ClientToolCallEntity } from './client-tool-call.ts';
 import { ConversationEntity } from './conversation.ts';
 import { EventEntity } from './event.ts';
 import { MessageEntity } from './message.ts';
+import { RateWindowEntity } from './rate-window.ts';
+import { TenantPolicyEntity } from './tenant-policy.ts';
 import { UsageRecordEntity } from './usage-record.ts';
 
-export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity, UsageRecordEntity };
-export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity, UsageRecordEntity];
+export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity, RateWindowEntity, TenantPolicyEntity, UsageRecordEntity };
+export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity, UsageRecordEntity, TenantPolicyEntity, RateWindowEntity];
