@@ -825,13 +825,18 @@ export const UsageGroupingSchema: GenEnum<UsageGrouping> = /*@__PURE__*/
 
 /**
  * Hosts conversations with Claude. Every RPC acts on behalf of the caller's owner (tenant):
- * conversations of other owners do not exist for it.
+ * conversations of other owners do not exist for it. Every RPC answers UNAUTHENTICATED for
+ * missing or bad credentials. RESOURCE_EXHAUSTED for a tenant's budget (tokens per day, model
+ * requests per minute, prompts running at once) carries a google.rpc.RetryInfo detail saying
+ * when to try again.
  *
  * @generated from service parley.v1.ConversationService
  */
 export const ConversationService: GenService<{
   /**
-   * Creates a conversation. Errors: INVALID_ARGUMENT naming the field.
+   * Creates a conversation. Errors: INVALID_ARGUMENT naming the field, PERMISSION_DENIED for
+   * settings the tenant may not use (a model, max_tokens, thinking budget or MCP server outside
+   * its limits), RESOURCE_EXHAUSTED when the tenant holds as many conversations as it may.
    *
    * @generated from rpc parley.v1.ConversationService.CreateConversation
    */
@@ -863,7 +868,8 @@ export const ConversationService: GenService<{
     output: typeof ListConversationsResponseSchema;
   },
   /**
-   * Changes a conversation's title or settings. Errors: INVALID_ARGUMENT, NOT_FOUND.
+   * Changes a conversation's title or settings. Errors: INVALID_ARGUMENT, NOT_FOUND,
+   * PERMISSION_DENIED for settings the tenant may not use.
    *
    * @generated from rpc parley.v1.ConversationService.UpdateConversation
    */
@@ -886,7 +892,9 @@ export const ConversationService: GenService<{
   /**
    * Adds a user message to the conversation's queue. Messages of a conversation are answered one
    * at a time, in the order they were sent. Errors: INVALID_ARGUMENT, NOT_FOUND,
-   * RESOURCE_EXHAUSTED when the conversation's queue is full, FAILED_PRECONDITION when
+   * RESOURCE_EXHAUSTED when the conversation's queue is full or a budget of the tenant (or of
+   * the conversation's subject) is spent (with RetryInfo), PERMISSION_DENIED when the
+   * conversation's settings are no longer allowed for the tenant, FAILED_PRECONDITION when
    * request_id was already used with different text.
    *
    * @generated from rpc parley.v1.ConversationService.SendMessage
@@ -938,7 +946,7 @@ export const ConversationService: GenService<{
    * Queues a FAILED or CANCELLED user message again. It keeps its place in the conversation:
    * it is answered before messages sent after it that are still queued. Errors:
    * INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION when the message is not FAILED or
-   * CANCELLED.
+   * CANCELLED, RESOURCE_EXHAUSTED and PERMISSION_DENIED as for SendMessage.
    *
    * @generated from rpc parley.v1.ConversationService.RetryMessage
    */
