@@ -5,7 +5,7 @@ import type { ConversationEngine } from '../engine/conversation-engine.ts';
 import { conversationToProto, messageToProto } from './convert.ts';
 import { eventResponses } from './event-convert.ts';
 import { ownerOf } from './owner.ts';
-import { decodePageToken, encodePageToken } from './page-token.ts';
+import type { PageTokens } from './page-token.ts';
 import { subscribe } from './subscribe.ts';
 import { usageQuery, usageResponse } from './usage.ts';
 import {
@@ -26,6 +26,7 @@ export interface ConversationServiceDeps {
   /** Characters of a message's text and of a client tool's result. */
   maxMessageChars: number;
   heartbeatMs: number;
+  pageTokens: PageTokens;
 }
 
 /**
@@ -56,11 +57,12 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
 
     async listConversations(request, context) {
       const limit = pageSize(request.pageSize);
-      const afterId = decodePageToken(request.pageToken, isUuid);
-      const page = await engine.listConversations(ownerOf(context), limit, afterId);
+      const owner = ownerOf(context);
+      const afterId = deps.pageTokens.decode(owner, request.pageToken, isUuid);
+      const page = await engine.listConversations(owner, limit, afterId);
       return {
         conversations: page.conversations.map(conversationToProto),
-        nextPageToken: page.nextAfterId ? encodePageToken(page.nextAfterId) : '',
+        nextPageToken: page.nextAfterId ? deps.pageTokens.encode(owner, page.nextAfterId) : '',
       };
     },
 

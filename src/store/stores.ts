@@ -28,6 +28,8 @@ export interface Stores {
   usage: UsageStore;
   /** Tenants' policies and the usage their budgets are checked against. */
   limitStore: LimitStore;
+  /** A key every instance shares, by name (made by a migration): `page_token`. */
+  serverSecret(name: 'page_token'): Promise<string>;
   /** Whether the database takes writes now (for readiness). */
   acceptsWrites(): Promise<boolean>;
 }
@@ -45,6 +47,11 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     apiKeys: new ApiKeyStore(db),
     usage: new UsageStore(db),
     limitStore: new LimitStore(db),
+    serverSecret: async (name) => {
+      const [row] = await db.query<{ value: string }>('select value from server_secret where name = $1', [name]);
+      if (!row) throw new Error(`the server secret ${name} is missing: the migrations did not run`);
+      return row.value;
+    },
     acceptsWrites: () => db.acceptsWrites(),
   };
 }

@@ -206,9 +206,20 @@ export const contractCases: Record<string, ContractCase[]> = {
       },
     },
     {
-      name: 'rejects a page token it did not issue',
-      async run(client) {
+      name: 'rejects a page token it did not issue, a hand-made cursor and a token changed by one character',
+      async run(client, fixtures) {
         expectError(await client.unary('ListConversations', { pageToken: 'garbage!' }), Code.InvalidArgument, 'page_token');
+        const id = await fixtures.conversationId();
+        const handMade = Buffer.from(JSON.stringify({ v: 1, after: id })).toString('base64url');
+        expectError(await client.unary('ListConversations', { pageToken: handMade }), Code.InvalidArgument, 'page_token');
+        await fixtures.conversationId();
+        const issued = expectOk(await client.unary('ListConversations', { pageSize: 1 })).nextPageToken as string;
+        const dot = issued.indexOf('.');
+        const changed = `${issued.slice(0, dot + 1)}${issued[dot + 1] === 'A' ? 'B' : 'A'}${issued.slice(dot + 2)}`;
+        expectError(await client.unary('ListConversations', { pageToken: changed }), Code.InvalidArgument, 'page_token');
+        // The same bits with other unused padding bits in the last character are not the token either.
+        const padded = `${issued.slice(0, -1)}${issued.at(-1) === 'A' ? 'B' : 'A'}`;
+        expectError(await client.unary('ListConversations', { pageToken: padded }), Code.InvalidArgument, 'page_token');
       },
     },
   ],

@@ -1,7 +1,6 @@
 // Conversations the fuzzer aims at, so that hostile inputs also reach the code behind
 // "not found": an empty one, one with a finished exchange (message ids to cancel or retry), and
 // one whose prompt waits for a client tool result (a tool use id to answer).
-import { encodePageToken } from '../../src/rpc/page-token.ts';
 import { createRpcClient, type RpcClient } from '../support/clients.ts';
 import { conversationApi } from '../support/conversation.ts';
 import type { DatabaseWatch } from './database.ts';
@@ -65,8 +64,9 @@ export class Fixtures {
       toolUseIds: all.flatMap((f) => f.toolUseIds),
       pageTokens: [
         this.#pageToken,
-        encodePageToken(UNKNOWN_UUID),
-        Buffer.from(JSON.stringify({ v: 2, after: UNKNOWN_UUID })).toString('base64url'),
+        // Hand-made: a cursor the server did not sign, and the unsigned format of old.
+        `${Buffer.from(JSON.stringify({ v: 2, after: UNKNOWN_UUID })).toString('base64url')}.${Buffer.alloc(16).toString('base64url')}`,
+        Buffer.from(JSON.stringify({ v: 1, after: UNKNOWN_UUID })).toString('base64url'),
         Buffer.from('{"v":1,"after":"x"}').toString('base64url'),
         Buffer.from('[1,2]').toString('base64url'),
         '!!!not base64!!!',

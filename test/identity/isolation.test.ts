@@ -109,6 +109,13 @@ const cases: Record<string, (tenants: Tenants) => Promise<void>> = {
     expect(listed.ok).toBe(true);
     const ids = ((listed.ok && (listed.response as JsonObject).conversations) || []) as Array<{ id: string }>;
     expect(ids.map((c) => c.id)).not.toContain(id);
+    // A page token is the principal's own: A's does not page B through A's conversations.
+    await conversationApi(a).create();
+    const page = await a.unary('ListConversations', { pageSize: 1 });
+    const token = (page.ok && ((page.response as JsonObject).nextPageToken as string)) || '';
+    expect(token).not.toBe('');
+    const borrowed = await b.unary('ListConversations', { pageToken: token });
+    expect(borrowed.ok === false && borrowed.code).toBe(Code.InvalidArgument);
   },
   async UpdateConversation({ a, b }) {
     const id = await conversationApi(a).create({}, 'original');

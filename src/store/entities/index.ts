@@ -5,8 +5,9 @@ import { ConversationEntity } from './conversation.ts';
 import { EventEntity } from './event.ts';
 import { MessageEntity } from './message.ts';
 import { RateWindowEntity } from './rate-window.ts';
+import { ServerSecretEntity } from './server-secret.ts';
 import { TenantPolicyEntity } from './tenant-policy.ts';
 import { UsageRecordEntity } from './usage-record.ts';
 
-export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity, RateWindowEntity, TenantPolicyEntity, UsageRecordEntity };
-export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity, UsageRecordEntity, TenantPolicyEntity, RateWindowEntity];
+export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity, RateWindowEntity, ServerSecretEntity, TenantPolicyEntity, UsageRecordEntity };
+export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity, UsageRecordEntity, TenantPolicyEntity, RateWindowEntity, ServerSecretEntity];
