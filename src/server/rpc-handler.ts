@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { acceptCompression } from './compression.ts';
 import { withSpecGrpcMessage } from './grpc-message.ts';
 import { createRequestGuard } from './request-guard.ts';
+import { withUnsupportedMediaType } from './unsupported-media-type.ts';
 import { endUnreadBody, requestBody } from './unread-body.ts';
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
@@ -59,7 +60,7 @@ export function rpcHandler(options: RpcHandlerOptions) {
     // limit to finish sending; past that the stream is reset or the connection closed.
     endUnreadBody(req, res, { maxBytes: readMaxBytes, maxMs: 1_000 });
     handler(request)
-      .then((response) => universalResponseToNodeResponse(withSpecGrpcMessage(response), res))
+      .then((response) => universalResponseToNodeResponse(withSpecGrpcMessage(withUnsupportedMediaType(response, request.header.get('content-type'))), res))
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;
         options.logger.error('rpc handler failed', { procedure: `${handler.service.typeName}/${handler.method.name}`, error: reason });

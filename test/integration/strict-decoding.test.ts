@@ -47,6 +47,26 @@ describe('strict decoding', () => {
     expect(JSON.parse(good.text).conversation.title).toBe('café');
   });
 
+  it('answers a content type it does not speak in the protocol the caller tried, as unimplemented, and stores nothing', async () => {
+    const before = (await server.app.stores.conversations.list(ownerOf('default'), 100, null)).conversations.length;
+    for (const contentType of ['text/plain', 'application/xml', 'application/json; charset=latin1']) {
+      const connect = await post('CreateConversation', Buffer.from('{"title": "x"}'), contentType);
+      expect(connect.status, contentType).toBe(415);
+      expect(JSON.parse(connect.text), contentType).toMatchObject({ code: 'unimplemented', message: expect.stringContaining('application/json') });
+    }
+    // A Connect client reads it as its code, not as unknown.
+    const response = await fetch(`${server.baseUrl}/parley.v1.ConversationService/CreateConversation`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    expect(response.headers.get('accept-post')).toContain('application/proto');
+    await response.body?.cancel();
+    for (const contentType of ['application/grpc+xml', 'application/grpc-web+xml']) {
+      const grpc = await fetch(`${server.baseUrl}/parley.v1.ConversationService/CreateConversation`, { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(5) });
+      expect([contentType, grpc.status, grpc.headers.get('grpc-status')]).toEqual([contentType, 200, '12']);
+      expect(decodeURIComponent(grpc.headers.get('grpc-message') ?? '')).toContain('application/grpc');
+      await grpc.body?.cancel();
+    }
+    expect((await server.app.stores.conversations.list(ownerOf('default'), 100, null)).conversations.length).toBe(before);
+  });
+
   it('reads an id in upper case as the same id', async () => {
     const id = await conversationApi(client).create({}, 'case');
     const result = await client.unary('GetConversation', { conversationId: id.toUpperCase() });
