@@ -5,6 +5,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { deadlineInterceptor } from './rpc/deadline.ts';
 import { authInterceptor } from './rpc/auth.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
+import { PageTokens } from './rpc/page-token.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
 import { listen, type Listener } from './server/listener.ts';
@@ -112,7 +113,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const hub = new EventHub(
       notifications,
       (conversationId, afterSeq, limit) => stores.snapshots.eventsAfter(conversationId, afterSeq, limit),
-      { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers },
+      { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers, maxSubscribersPerPrincipal: config.maxSubscribersPerPrincipal },
       logger,
     );
     cleanup.push(async () => hub.close());
@@ -172,6 +173,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         },
         maxMessageChars: config.maxMessageChars,
         heartbeatMs: config.heartbeatMs,
+        pageTokens: new PageTokens(await stores.serverSecret('page_token')),
       }),
       // Errors outermost: a failure before the deadline is mapped as always; one after it, when
       // the caller already has deadline_exceeded, is only logged.

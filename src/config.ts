@@ -51,6 +51,8 @@ export interface Config {
   maxSubscribersPerConversation: number;
   /** Open Subscribe streams on one instance, over every conversation. */
   maxSubscribers: number;
+  /** Open Subscribe streams of one principal (a tenant's key, or one subject) on one instance. */
+  maxSubscribersPerPrincipal: number;
   /** Longest a unary RPC may run; a caller's shorter deadline wins. Subscribe is exempt. */
   requestTimeoutMs: number;
   /** SDK retries of 429, 529, 5xx and connection errors before the first token. */
@@ -69,7 +71,7 @@ export interface Config {
   clientToolTimeoutMs: number;
   /** MCP servers whose tools are offered beside the built-ins (PARLEY_MCP_SERVERS, a JSON array). */
   mcpServers: McpServerConfig[];
-  /** A model stream silent (no event, not even a ping) for this long fails the prompt. */
+  /** A model stream that sends nothing but pings for this long fails the prompt. */
   modelIdleTimeoutMs: number;
   /** `auto`: API keys once one exists (open until then, on loopback only); `off`: never (warned). */
   auth: 'auto' | 'off';
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxBlocksPerMessage: integer('PARLEY_MAX_BLOCKS_PER_MESSAGE', 1_000, 1, 100_000),
     maxSubscribersPerConversation: integer('PARLEY_MAX_SUBSCRIBERS_PER_CONVERSATION', 1_000, 1, 1_000_000),
     maxSubscribers: integer('PARLEY_MAX_SUBSCRIBERS', 20_000, 1, 10_000_000),
+    maxSubscribersPerPrincipal: integer('PARLEY_MAX_SUBSCRIBERS_PER_PRINCIPAL', 5_000, 1, 10_000_000),
     requestTimeoutMs: integer('PARLEY_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
     anthropicMaxRetries: integer('ANTHROPIC_MAX_RETRIES', 3, 0, 20),
     offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),

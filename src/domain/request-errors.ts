@@ -39,9 +39,12 @@ export const requestErrors = {
     ),
   subscriberOverflow: (limit: number) =>
     new RequestError('resource_exhausted', `the subscriber fell more than ${limit} events behind; resubscribe with after_seq to continue`),
-  /** `holder`: "conversation <id>", or "this instance". */
+  /** `holder`: "conversation <id>", "this caller", or "this instance". */
   subscriberLimit: (holder: string, limit: number) =>
-    new RequestError('resource_exhausted', `${holder} already has ${limit} open subscriptions on this instance, the most it may have; close one, or retry later`),
+    new RequestError(
+      'resource_exhausted',
+      `${holder} already has ${limit} open subscriptions${holder === 'this instance' ? '' : ' on this instance'}, the most it may have; close one, or retry later`,
+    ),
   // No `;` or `:`, which grpc-js would show percent-encoded.
   shuttingDown: () => new RequestError('unavailable', 'the server is shutting down. Subscribe again with after_seq to continue'),
   overBudget: (refusal: BudgetRefusal) => new RequestError('resource_exhausted', describeRefusal(refusal), refusal.retryAfterMs),

@@ -19,8 +19,8 @@ export class SubscriberOverflow extends Error {
 /** The conversation, or the whole instance, already has as many subscriptions here as it may. */
 export class SubscriberLimitReached extends Error {
   readonly limit: number;
-  readonly scope: 'conversation' | 'instance';
-  constructor(scope: 'conversation' | 'instance', limit: number) {
+  readonly scope: 'conversation' | 'principal' | 'instance';
+  constructor(scope: 'conversation' | 'principal' | 'instance', limit: number) {
     super(`the ${scope} already has ${limit} open subscriptions on this instance, the most it may have`);
     this.name = 'SubscriberLimitReached';
     this.limit = limit;
@@ -209,6 +209,8 @@ export interface EventHubOptions {
   maxSubscribersPerConversation: number;
   /** Subscriptions this instance holds at most, over every conversation: memory stays bounded. */
   maxSubscribers: number;
+  /** Subscriptions one principal (a tenant, or one subject of it) may hold on this instance. */
+  maxSubscribersPerPrincipal: number;
 }
 
 export class EventHub {
@@ -216,8 +218,11 @@ export class EventHub {
   readonly #limit: number;
   readonly #maxPerConversation: number;
   readonly #max: number;
+  readonly #maxPerPrincipal: number;
   #count = 0;
   readonly #subscribers = new Map<string, Set<Subscription>>();
+  /** Open subscriptions per principal key (only principals that have some). */
+  readonly #byPrincipal = new Map<string, number>();
   readonly #unsubscribe: Array<() => void>;
   #shutDown = false;
 
@@ -226,6 +231,7 @@ export class EventHub {
     this.#limit = options.bufferLimit;
     this.#maxPerConversation = options.maxSubscribersPerConversation;
     this.#max = options.maxSubscribers;
+    this.#maxPerPrincipal = options.maxSubscribersPerPrincipal;
     this.#unsubscribe = [
       notifications.on(EVENTS_CHANNEL, (payload) => {
         let notice: EventNotice;
@@ -258,23 +264,34 @@ export class EventHub {
     return this.#subscribers.get(conversationId)?.size ?? 0;
   }
 
+  /** Subscriptions open on this instance for one principal (see subscribe). */
+  subscribersFor(principal: string): number {
+    return this.#byPrincipal.get(principal) ?? 0;
+  }
+
   /**
-   * Throws SubscriberLimitReached, having opened nothing, when the conversation or the instance
-   * is at its limit.
-   * The slot is freed by the subscription's close().
+   * Throws SubscriberLimitReached, having opened nothing, when the conversation, the principal
+   * (`principal`: a key naming the tenant, or the tenant and subject, the stream acts for) or
+   * the instance is at its limit. The slot is freed by the subscription's close().
    */
-  subscribe(conversationId: string): Subscription {
+  subscribe(conversationId: string, principal: string): Subscription {
     if (this.#shutDown) throw new HubShutDown();
     if (this.#count >= this.#max) throw new SubscriberLimitReached('instance', this.#max);
+    if (this.subscribersFor(principal) >= this.#maxPerPrincipal) throw new SubscriberLimitReached('principal', this.#maxPerPrincipal);
     if (this.subscribersOf(conversationId) >= this.#maxPerConversation) throw new SubscriberLimitReached('conversation', this.#maxPerConversation);
     const set = this.#subscribers.get(conversationId) ?? new Set<Subscription>();
     this.#subscribers.set(conversationId, set);
     const subscription = new Subscription(conversationId, this.#read, this.#limit, () => {
-      if (set.delete(subscription)) this.#count--;
+      if (!set.delete(subscription)) return;
+      this.#count--;
+      const held = this.subscribersFor(principal) - 1;
+      if (held > 0) this.#byPrincipal.set(principal, held);
+      else this.#byPrincipal.delete(principal);
       if (set.size === 0) this.#subscribers.delete(conversationId);
     });
     set.add(subscription);
     this.#count++;
+    this.#byPrincipal.set(principal, this.subscribersFor(principal) + 1);
     return subscription;
   }
 

@@ -29,7 +29,7 @@ export interface SubscribeRequest {
  */
 export async function* subscribe(hub: EventHub, snapshots: SnapshotStore, request: SubscribeRequest): AsyncGenerator<SubscriptionItem> {
   const { owner, conversationId, afterSeq, signal } = request;
-  const subscription = open(hub, conversationId);
+  const subscription = open(hub, conversationId, owner);
   try {
     let seq: number;
     const resumable = afterSeq === null ? null : await snapshots.resumePoint(owner, conversationId, afterSeq);
@@ -62,12 +62,28 @@ export async function* subscribe(hub: EventHub, snapshots: SnapshotStore, reques
   }
 }
 
-function open(hub: EventHub, conversationId: string): Subscription {
+function open(hub: EventHub, conversationId: string, owner: Owner): Subscription {
   try {
-    return hub.subscribe(conversationId);
+    return hub.subscribe(conversationId, principalKey(owner));
   } catch (error) {
-    if (error instanceof SubscriberLimitReached) throw requestErrors.subscriberLimit(error.scope === 'conversation' ? `conversation ${conversationId}` : 'this instance', error.limit);
+    if (error instanceof SubscriberLimitReached) throw requestErrors.subscriberLimit(holderOf(error.scope, conversationId), error.limit);
     if (error instanceof HubShutDown) throw requestErrors.shuttingDown();
     throw error;
+  }
+}
+
+/** A tenant and a subject of it are separate principals: one user's streams leave room for the others'. */
+export function principalKey(owner: Owner): string {
+  return owner.subjectId === null ? owner.tenantId : `${owner.tenantId}\u0000${owner.subjectId}`;
+}
+
+function holderOf(scope: SubscriberLimitReached['scope'], conversationId: string): string {
+  switch (scope) {
+    case 'conversation':
+      return `conversation ${conversationId}`;
+    case 'principal':
+      return 'this caller';
+    case 'instance':
+      return 'this instance';
   }
 }

@@ -142,7 +142,7 @@ describe('Subscribe', () => {
     const { conversation } = await client.createConversation({ title: 'slow reader' });
     const conversationId = conversation!.id;
     // B's hub, as Subscribe uses it, with a subscriber that never takes its events.
-    const subscription = b.app.hub.subscribe(conversationId);
+    const subscription = b.app.hub.subscribe(conversationId, 'default');
     subscription.startAfter(0);
     try {
       emulator.enqueue(textTurn(Array.from({ length: 400 }, (_, i) => `word${i}`).join(' '), { tokensPerSecond: 2_000 }));
