@@ -9,7 +9,7 @@ export interface ModelCall {
   anthropic: Anthropic;
   request: MessageCreateParamsBase;
   writer: ReplyWriter;
-  /** A stream that sends nothing (not even a ping) for this long is given up. */
+  /** A stream that sends nothing but pings for this long is given up (pings do not count). */
   idleMs: number;
   /** Events to write after a tool_use block stops (its tool_call_requested). */
   onToolUse: (block: { id: string; name: string; input: Record<string, unknown> }) => ConversationEvent[];

@@ -24,7 +24,7 @@ export interface PromptRunnerOptions {
   maxToolRounds: number;
   /** How long text deltas gather before they are written and published together. */
   deltaFlushMs: number;
-  /** A model stream that sends nothing (not even a ping) for this long is given up. */
+  /** A model stream that sends nothing but pings for this long is given up (pings do not count). */
   modelIdleTimeoutMs: number;
   /** Blocks one reply may hold over all its tool rounds; beyond it the prompt fails. */
   maxBlocksPerMessage: number;
