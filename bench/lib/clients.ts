@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { createClient, type Client } from '@connectrpc/connect';
+import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -19,8 +19,10 @@ import { now } from './clock.ts';
 
 export type ParleyClient = Client<typeof ConversationService>;
 
-export function parleyClient(port: number): ParleyClient {
-  return createClient(ConversationService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+/** `authorization`: sent on every call (`Bearer <key>`), when the instance is not open. */
+export function parleyClient(port: number, authorization?: string): ParleyClient {
+  const interceptors: Interceptor[] = authorization === undefined ? [] : [(next) => (request) => (request.header.set('authorization', authorization), next(request))];
+  return createClient(ConversationService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, interceptors }));
 }
 
 export async function createConversation(client: ParleyClient, title = 'bench'): Promise<string> {
@@ -49,12 +51,17 @@ export interface Stream {
 export class SubscriberPool {
   readonly #target: string;
   readonly #streamsPerChannel: number;
+  readonly #metadata: grpc.Metadata | undefined;
   readonly #channels: grpc.Client[] = [];
   #opened = 0;
 
-  constructor(port: number, streamsPerChannel = 100) {
+  constructor(port: number, streamsPerChannel = 100, authorization?: string) {
     this.#target = `127.0.0.1:${port}`;
     this.#streamsPerChannel = streamsPerChannel;
+    if (authorization !== undefined) {
+      this.#metadata = new grpc.Metadata();
+      this.#metadata.set('authorization', authorization);
+    }
   }
 
   open(conversationId: string, onResponse: OnResponse): Stream {
@@ -68,7 +75,7 @@ export class SubscriberPool {
       });
       this.#channels[index] = client;
     }
-    return subscribeCall(client, '/parley.v1.ConversationService/Subscribe', create(SubscribeRequestSchema, { conversationId }), onResponse);
+    return subscribeCall(client, '/parley.v1.ConversationService/Subscribe', create(SubscribeRequestSchema, { conversationId }), onResponse, this.#metadata);
   }
 
   close(): void {
@@ -77,12 +84,13 @@ export class SubscriberPool {
   }
 }
 
-export function subscribeCall(client: grpc.Client, method: string, request: SubscribeRequest, onResponse: OnResponse): Stream {
+export function subscribeCall(client: grpc.Client, method: string, request: SubscribeRequest, onResponse: OnResponse, metadata?: grpc.Metadata): Stream {
   const call = client.makeServerStreamRequest<SubscribeRequest, SubscribeResponse>(
     method,
     (value) => Buffer.from(toBinary(SubscribeRequestSchema, value)),
     (bytes) => fromBinary(SubscribeResponseSchema, bytes),
     request,
+    metadata ?? new grpc.Metadata(),
   );
   let cancelled = false;
   const ended = new Promise<grpc.ServiceError | null>((resolve) => {

@@ -1,7 +1,9 @@
 /**
  * g. The cost of authentication. In process: one Authenticator.authenticate call for a cached
  *    API key and for a JWT (ES256), against the open path. Over the wire: ListConversations
- *    round trips (grpc over h2c) to a Parley running open, with an API key, and with a JWT.
+ *    round trips (grpc over h2c) to a Parley running open, with an API key, and with a JWT; and
+ *    SendMessage → first token (as in d) on one instance, open, then with an API key, then with
+ *    the key's tenant under budgets (tokens per day, requests per minute, running prompts).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -13,8 +15,11 @@ import { Authenticator } from '../../src/engine/identity/authenticator.ts';
 import { JwtVerifier } from '../../src/engine/identity/jwt-verifier.ts';
 import { migrate, openOrm } from '../../src/store/orm.ts';
 import { openStores } from '../../src/store/stores.ts';
-import { now } from '../lib/clock.ts';
+import { now, sleep } from '../lib/clock.ts';
 import { withParley, type Context } from '../lib/context.ts';
+import { summarizeFirstTokens, type FirstTokenSummary } from '../lib/first-token.ts';
+import { warmUp } from '../lib/load.ts';
+import { probes } from './first-token.ts';
 import { summarize, type Summary } from '../lib/stats.ts';
 
 export interface AuthResult {
@@ -22,6 +27,8 @@ export interface AuthResult {
   inProcessUs: { open: Summary; apiKey: Summary; jwt: Summary };
   /** ListConversations round trip, milliseconds. */
   rpcMs: { open: Summary; apiKey: Summary; jwt: Summary };
+  /** SendMessage → first token added by Parley, on one idle instance, flush 50 ms. */
+  firstToken: { open: FirstTokenSummary; apiKey: FirstTokenSummary; apiKeyWithBudgets: FirstTokenSummary };
 }
 
 const ISSUER = 'https://auth.bench.example';
@@ -88,5 +95,32 @@ export async function auth(ctx: Context): Promise<AuthResult> {
   });
   const rpcMs = { open, ...secured };
   ctx.log(`  ListConversations round trip: open p50 ${rpcMs.open.p50.toFixed(2)} ms p99 ${rpcMs.open.p99.toFixed(2)}; API key p50 ${rpcMs.apiKey.p50.toFixed(2)} p99 ${rpcMs.apiKey.p99.toFixed(2)}; JWT p50 ${rpcMs.jwt.p50.toFixed(2)} p99 ${rpcMs.jwt.p99.toFixed(2)}`);
-  return { inProcessUs, rpcMs };
+  const firstToken = await firstTokenWithAuth(ctx);
+  return { inProcessUs, rpcMs, firstToken };
+}
+
+/**
+ * One instance, three phases: open (no key yet), then with a key, then with budgets on the key's
+ * tenant. The same process and database throughout, so the phases differ by authentication only
+ * (and by the few conversations the earlier phases left).
+ */
+async function firstTokenWithAuth(ctx: Context): Promise<AuthResult['firstToken']> {
+  const count = ctx.quick ? 10 : 30;
+  const cli = (databaseUrl: string, ...args: string[]) => promisify(execFile)(process.execPath, ['src/cli/keys.ts', ...args], { env: { ...process.env, DATABASE_URL: databaseUrl } });
+  // Past PARLEY_AUTH_CACHE_MS (default 2 s): every lookup sees the new key and limits.
+  const settle = () => sleep(2_500);
+  return withParley(ctx, { env: { PARLEY_MAX_CONCURRENT_PROMPTS: '256' } }, async (parley) => {
+    await warmUp(parley);
+    const open = summarizeFirstTokens(await probes(parley, count, 50));
+    const { stdout } = await cli(parley.databaseUrl, 'create', '--tenant', 'bench');
+    const authorization = `Bearer ${stdout.trim().split('\n').at(-1)!}`;
+    await settle();
+    const apiKey = summarizeFirstTokens(await probes(parley, count, 50, authorization));
+    await cli(parley.databaseUrl, 'limits', '--tenant', 'bench', '--tokens-per-day', '1000000000', '--requests-per-minute', '100000', '--running-prompts', '1000');
+    await settle();
+    const apiKeyWithBudgets = summarizeFirstTokens(await probes(parley, count, 50, authorization));
+    const line = (name: string, s: FirstTokenSummary) => `${name} p50 ${s.addedMs.p50.toFixed(1)} ms p99 ${s.addedMs.p99.toFixed(1)}`;
+    ctx.log(`  SendMessage → first token added: ${line('open', open)}; ${line('API key', apiKey)}; ${line('API key + budgets', apiKeyWithBudgets)}`);
+    return { open, apiKey, apiKeyWithBudgets };
+  });
 }

@@ -4,7 +4,7 @@
  *    the service idle and while it streams a background load.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { createConversation, sendMessage, SubscriberPool } from '../lib/clients.ts';
+import { createConversation, parleyClient, sendMessage, SubscriberPool, type ParleyClient } from '../lib/clients.ts';
 import { now, sleep, withTimeout } from '../lib/clock.ts';
 import { withParley, type Context, type Parley } from '../lib/context.ts';
 import { firstTokenSample, summarizeFirstTokens, type FirstTokenSample, type FirstTokenSummary } from '../lib/first-token.ts';
@@ -33,8 +33,8 @@ export interface FirstTokenResult {
 // of the block (which would flush at once and hide the coalescing delay).
 const PROBE_SPEC = { tokens: 8, tokensPerSecond: 80, stamped: true, arrival: true };
 
-async function probe(parley: Parley, pool: SubscriberPool): Promise<FirstTokenSample> {
-  const conversationId = await createConversation(parley.client);
+async function probe(parley: Parley, pool: SubscriberPool, client: ParleyClient): Promise<FirstTokenSample> {
+  const conversationId = await createConversation(client);
   let first: { text: string; at: number } | null = null;
   const w = watch(pool, conversationId, (text, at) => {
     first ??= { text, at };
@@ -42,7 +42,7 @@ async function probe(parley: Parley, pool: SubscriberPool): Promise<FirstTokenSa
   try {
     await withTimeout(w.snapshot, 30_000, 'snapshot');
     const sentAt = now();
-    await sendMessage(parley.client, conversationId, specText(PROBE_SPEC));
+    await sendMessage(client, conversationId, specText(PROBE_SPEC));
     await withTimeout(w.done, 60_000, 'probe reply');
     const got = first as { text: string; at: number } | null;
     if (!got) throw new Error(`no delta received (${w.stats.error ?? w.stats.outcome})`);
@@ -54,12 +54,14 @@ async function probe(parley: Parley, pool: SubscriberPool): Promise<FirstTokenSa
   }
 }
 
-async function probes(parley: Parley, count: number, gapMs: number): Promise<FirstTokenSample[]> {
-  const pool = new SubscriberPool(parley.port, 100);
+/** `authorization`: sent on every call, for an instance that is not open (scenario g). */
+export async function probes(parley: Parley, count: number, gapMs: number, authorization?: string): Promise<FirstTokenSample[]> {
+  const pool = new SubscriberPool(parley.port, 100, authorization);
+  const client = authorization === undefined ? parley.client : parleyClient(parley.port, authorization);
   try {
     const samples: FirstTokenSample[] = [];
     for (let i = 0; i < count; i++) {
-      samples.push(await probe(parley, pool));
+      samples.push(await probe(parley, pool, client));
       await sleep(gapMs);
     }
     return samples;
