@@ -270,7 +270,12 @@ function authSection(g: AuthResult): string {
       ['authenticate(), in process: p50 / p99 µs', `${us(g.inProcessUs.open.p50)} / ${us(g.inProcessUs.open.p99)}`, `${us(g.inProcessUs.apiKey.p50)} / ${us(g.inProcessUs.apiKey.p99)}`, `${us(g.inProcessUs.jwt.p50)} / ${us(g.inProcessUs.jwt.p99)}`],
       ['ListConversations round trip: p50 / p99 ms', `${f(g.rpcMs.open.p50)} / ${f(g.rpcMs.open.p99)}`, `${f(g.rpcMs.apiKey.p50)} / ${f(g.rpcMs.apiKey.p99)}`, `${f(g.rpcMs.jwt.p50)} / ${f(g.rpcMs.jwt.p99)}`],
     ],
-  );
+  ) +
+    '\n\n' +
+    table(
+      ['SendMessage → first token added (flush 1 ms), one instance', 'open', 'API key', 'API key, tenant with budgets'],
+      [['p50 / p99 ms', ...[g.firstToken.open, g.firstToken.apiKey, g.firstToken.apiKeyWithBudgets].map((t) => `${t.addedMs.p50.toFixed(1)} / ${t.addedMs.p99.toFixed(1)}`)]],
+    );
 }
 
 export function renderMarkdown(r: BenchResults): string {

@@ -17,7 +17,7 @@ import { migrate, openOrm } from '../../src/store/orm.ts';
 import { openStores } from '../../src/store/stores.ts';
 import { now, sleep } from '../lib/clock.ts';
 import { withParley, type Context } from '../lib/context.ts';
-import { summarizeFirstTokens, type FirstTokenSummary } from '../lib/first-token.ts';
+import { summarizeFirstTokens, type FirstTokenSample, type FirstTokenSummary } from '../lib/first-token.ts';
 import { warmUp } from '../lib/load.ts';
 import { probes } from './first-token.ts';
 import { summarize, type Summary } from '../lib/stats.ts';
@@ -27,7 +27,7 @@ export interface AuthResult {
   inProcessUs: { open: Summary; apiKey: Summary; jwt: Summary };
   /** ListConversations round trip, milliseconds. */
   rpcMs: { open: Summary; apiKey: Summary; jwt: Summary };
-  /** SendMessage → first token added by Parley, on one idle instance, flush 50 ms. */
+  /** SendMessage → first token added by Parley, on one idle instance, flush 1 ms. */
   firstToken: { open: FirstTokenSummary; apiKey: FirstTokenSummary; apiKeyWithBudgets: FirstTokenSummary };
 }
 
@@ -100,27 +100,36 @@ export async function auth(ctx: Context): Promise<AuthResult> {
 }
 
 /**
- * One instance, three phases: open (no key yet), then with a key, then with budgets on the key's
- * tenant. The same process and database throughout, so the phases differ by authentication only
- * (and by the few conversations the earlier phases left).
+ * One instance: open (no key yet), then with a key, its tenant with and without budgets in
+ * alternating rounds. The same process and database throughout, so the phases differ by
+ * authentication and budgets only (and by the few conversations the earlier ones left). Flush
+ * 1 ms, where the first token is not held back by coalescing and a difference shows.
  */
 async function firstTokenWithAuth(ctx: Context): Promise<AuthResult['firstToken']> {
-  const count = ctx.quick ? 10 : 30;
+  const perPhase = ctx.quick ? 20 : 60;
+  const rounds = 4;
   const cli = (databaseUrl: string, ...args: string[]) => promisify(execFile)(process.execPath, ['src/cli/keys.ts', ...args], { env: { ...process.env, DATABASE_URL: databaseUrl } });
   // Past PARLEY_AUTH_CACHE_MS (default 2 s): every lookup sees the new key and limits.
   const settle = () => sleep(2_500);
-  return withParley(ctx, { env: { PARLEY_MAX_CONCURRENT_PROMPTS: '256' } }, async (parley) => {
+  return withParley(ctx, { env: { PARLEY_MAX_CONCURRENT_PROMPTS: '256', PARLEY_DELTA_FLUSH_MS: '1' } }, async (parley) => {
     await warmUp(parley);
-    const open = summarizeFirstTokens(await probes(parley, count, 50));
+    const open = summarizeFirstTokens(await probes(parley, perPhase, 50));
     const { stdout } = await cli(parley.databaseUrl, 'create', '--tenant', 'bench');
     const authorization = `Bearer ${stdout.trim().split('\n').at(-1)!}`;
-    await settle();
-    const apiKey = summarizeFirstTokens(await probes(parley, count, 50, authorization));
-    await cli(parley.databaseUrl, 'limits', '--tenant', 'bench', '--tokens-per-day', '1000000000', '--requests-per-minute', '100000', '--running-prompts', '1000');
-    await settle();
-    const apiKeyWithBudgets = summarizeFirstTokens(await probes(parley, count, 50, authorization));
+    const keyed: FirstTokenSample[] = [];
+    const budgeted: FirstTokenSample[] = [];
+    for (let round = 0; round < rounds; round++) {
+      await cli(parley.databaseUrl, 'limits', '--tenant', 'bench', '--reset');
+      await settle();
+      keyed.push(...(await probes(parley, perPhase / rounds, 50, authorization)));
+      await cli(parley.databaseUrl, 'limits', '--tenant', 'bench', '--tokens-per-day', '1000000000', '--requests-per-minute', '100000', '--running-prompts', '1000');
+      await settle();
+      budgeted.push(...(await probes(parley, perPhase / rounds, 50, authorization)));
+    }
+    const apiKey = summarizeFirstTokens(keyed);
+    const apiKeyWithBudgets = summarizeFirstTokens(budgeted);
     const line = (name: string, s: FirstTokenSummary) => `${name} p50 ${s.addedMs.p50.toFixed(1)} ms p99 ${s.addedMs.p99.toFixed(1)}`;
-    ctx.log(`  SendMessage → first token added: ${line('open', open)}; ${line('API key', apiKey)}; ${line('API key + budgets', apiKeyWithBudgets)}`);
+    ctx.log(`  SendMessage → first token added (flush 1 ms): ${line('open', open)}; ${line('API key', apiKey)}; ${line('API key + budgets', apiKeyWithBudgets)}`);
     return { open, apiKey, apiKeyWithBudgets };
   });
 }
