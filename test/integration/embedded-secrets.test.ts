@@ -38,9 +38,8 @@ describe('the embedded PostgreSQL', () => {
     root = await mkdtemp(path.join(os.tmpdir(), 'parley-secrets-'));
     const dataDir = path.join(root, 'pg');
     const first = await startEmbeddedPostgres({ dataDir, persistent: true, unsafeFast: true });
-    let password = '';
+    const password = (await readPassword(dataDir)) ?? '';
     try {
-      password = (await readPassword(dataDir)) ?? '';
       expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
       expect((await stat(passwordFile(dataDir))).mode & 0o777).toBe(0o600);
       expect((await stat(`${dataDir}-socket`)).mode & 0o777).toBe(0o700);
