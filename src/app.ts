@@ -84,16 +84,16 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       databaseUrl = embedded.url;
     }
 
-    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, onQuery: options.onQuery });
+    await migrate(databaseUrl);
+    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, timeouts: config.databaseTimeouts, onQuery: options.onQuery });
     cleanup.push(() => orm.close());
-    await migrate(orm, databaseUrl);
 
     const stores = await openStores(orm, options.onQuery);
     const jwt = config.jwt && new JwtVerifier(config.jwt);
     await jwt?.ready();
     const authenticator = new Authenticator(stores.apiKeys, { mode: config.auth, cacheMs: config.authCacheMs, jwt });
     await checkAuthentication(config, authenticator, logger);
-    const notifications = new Notifications(databaseUrl, logger);
+    const notifications = new Notifications(databaseUrl, logger, { keepAliveMs: config.databaseTimeouts.keepAliveMs });
     cleanup.push(() => notifications.close());
     await notifications.start();
 

@@ -5,6 +5,7 @@
 import { parsePolicyJson, type TenantPolicy } from './domain/tenant-policy.ts';
 import type { JwtOptions } from './engine/identity/jwt-verifier.ts';
 import type { ConnectionLimits } from './server/connection-limits.ts';
+import type { DatabaseTimeouts } from './store/orm.ts';
 import { McpConfigError, parseMcpServers, type McpServerConfig } from './tools/mcp/config.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -31,6 +32,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Database connections per instance. */
   databasePoolSize: number;
+  /** Bounds on waiting for a connection, on statements, on idle transactions; TCP keepalive. */
+  databaseTimeouts: DatabaseTimeouts;
   /** Prompts one instance runs at once; 0 makes an instance that only serves the API. */
   maxConcurrentPrompts: number;
   /** How long a running prompt's claim holds without renewal before another instance recovers it. */
@@ -154,6 +157,13 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: (text('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     logLevel: logLevel as LogLevel,
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
+    databaseTimeouts: {
+      acquireMs: integer('DATABASE_ACQUIRE_TIMEOUT_MS', 10_000, 100, 600_000),
+      // Longer than the request timeout: a request's own deadline answers its caller first.
+      statementMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', 60_000, 0, 3_600_000),
+      idleInTransactionMs: integer('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 0, 3_600_000),
+      keepAliveMs: integer('DATABASE_KEEPALIVE_MS', 10_000, 0, 3_600_000),
+    },
     maxConcurrentPrompts: integer('PARLEY_MAX_CONCURRENT_PROMPTS', 64, 0, 10_000),
     leaseMs: integer('PARLEY_LEASE_MS', 30_000, 300, 3_600_000),
     queuePollMs: integer('PARLEY_QUEUE_POLL_MS', 2_000, 10, 600_000),

@@ -43,11 +43,11 @@ export async function auth(ctx: Context): Promise<AuthResult> {
 
   // In process, against a real key table.
   const database = await ctx.pg.createDatabase();
+  await migrate(database.url);
   const orm = await openOrm({ databaseUrl: database.url, poolSize: 2 });
   let inProcessUs: AuthResult['inProcessUs'];
   let key: string;
   try {
-    await migrate(orm, database.url);
     const { apiKeys } = await openStores(orm);
     key = (await apiKeys.create('bench')).key;
     const jwt = new JwtVerifier({ jwksUrl: null, publicKey: jwtEnv.PARLEY_JWT_PUBLIC_KEY, issuer: ISSUER, audience: AUDIENCE, tenantClaim: 'tenant', subjectClaim: 'sub', clockSkewSeconds: 30 });

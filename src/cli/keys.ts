@@ -45,9 +45,9 @@ async function main(argv: string[]): Promise<number> {
       databaseUrl = embedded.url;
     }
   }
+  await migrate(databaseUrl);
   const orm = await openOrm({ databaseUrl, poolSize: 2 });
   try {
-    await migrate(orm, databaseUrl);
     const stores = await openStores(orm);
     const { apiKeys } = stores;
     switch (command) {

@@ -52,5 +52,5 @@ export const requestErrors = {
   notAllowed: (limit: string) => new RequestError('permission_denied', limit),
   conversationLimit: (limit: number) =>
     new RequestError('resource_exhausted', `this tenant already holds ${limit} conversations, the most it may; delete one first`),
-  databaseUnavailable: () => new RequestError('unavailable', 'the database is unreachable; retry shortly'),
+  databaseUnavailable: () => new RequestError('unavailable', 'the database is unreachable or too slow right now; retry shortly'),
 } as const;

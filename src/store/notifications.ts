@@ -11,6 +11,7 @@ type Handler = (payload: string) => void;
 export class Notifications {
   readonly #url: string;
   readonly #logger: Logger;
+  readonly #keepAliveMs: number;
   readonly #handlers = new Map<string, Set<Handler>>();
   readonly #reconnectHandlers = new Set<() => void>();
   #client: pg.Client | null = null;
@@ -19,9 +20,11 @@ export class Notifications {
   /** LISTEN commands go one at a time: one connection runs one query at once. */
   #listening: Promise<unknown> = Promise.resolve();
 
-  constructor(databaseUrl: string, logger: Logger) {
+  /** `keepAliveMs`: idle time before TCP keepalive probes, so that a dead LISTEN connection is noticed (0: off). */
+  constructor(databaseUrl: string, logger: Logger, options: { keepAliveMs: number } = { keepAliveMs: 10_000 }) {
     this.#url = databaseUrl;
     this.#logger = logger;
+    this.#keepAliveMs = options.keepAliveMs;
   }
 
   async start(): Promise<void> {
@@ -57,7 +60,7 @@ export class Notifications {
   }
 
   async #connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#url });
+    const client = new pg.Client({ connectionString: this.#url, keepAlive: this.#keepAliveMs > 0, keepAliveInitialDelayMillis: this.#keepAliveMs });
     client.on('notification', (message) => {
       for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? '');
     });

@@ -14,8 +14,33 @@ export interface OrmOptions {
   databaseUrl: string;
   /** Connection pool size per instance. */
   poolSize?: number;
+  /** Bounds on the pool's waits and on each session's statements; none when left out. */
+  timeouts?: DatabaseTimeouts;
   debug?: boolean;
   onQuery?: ((sql: string) => void) | undefined;
+}
+
+/** Milliseconds; 0 turns a bound off. */
+export interface DatabaseTimeouts {
+  /** Longest wait for a pooled connection (a free one, or a new one to be connected). */
+  acquireMs: number;
+  /** Longest a statement may run before the server cancels it (statement_timeout). */
+  statementMs: number;
+  /** Longest a session may sit idle inside a transaction before the server ends it. */
+  idleInTransactionMs: number;
+  /** Idle time before TCP keepalive probes start, so that a dead peer is noticed. */
+  keepAliveMs: number;
+}
+
+function poolOptions(timeouts: DatabaseTimeouts | undefined) {
+  if (!timeouts) return {};
+  return {
+    connectionTimeoutMillis: timeouts.acquireMs,
+    statement_timeout: timeouts.statementMs,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+    keepAlive: timeouts.keepAliveMs > 0,
+    keepAliveInitialDelayMillis: timeouts.keepAliveMs,
+  };
 }
 
 function ormConfig(options: OrmOptions) {
@@ -24,7 +49,7 @@ function ormConfig(options: OrmOptions) {
     entities,
     extensions: [Migrator],
     pool: { max: options.poolSize ?? 10 },
-    driverOptions: { onPoolCreated: guardPool },
+    driverOptions: { onPoolCreated: guardPool, ...poolOptions(options.timeouts) },
     debug: options.debug ?? false,
     // Records are mapped by hand at the repository edge; no entity ever leaves src/store.
     forceUtcTimezone: true,
@@ -49,16 +74,31 @@ export async function openOrm(options: OrmOptions): Promise<Orm> {
   return MikroORM.init(ormConfig(options));
 }
 
-/** Applies pending migrations; safe to run on every start and from several instances at once. */
-export async function migrate(orm: Orm, databaseUrl: string): Promise<void> {
+/**
+ * Applies pending migrations; safe to run on every start and from several instances at once.
+ * On a pool of its own, without the service's statement timeout: a migration of a large table
+ * may take longer than any request should.
+ */
+export async function migrate(databaseUrl: string): Promise<void> {
+  await withMigrationLock(databaseUrl, (orm) => orm.migrator.up());
+}
+
+/** Reverts the last applied migration (`npm run migrate -- down`), under the same lock. */
+export async function migrateDown(databaseUrl: string): Promise<string | null> {
+  return withMigrationLock(databaseUrl, async (orm) => (await orm.migrator.down())[0]?.name ?? null);
+}
+
+async function withMigrationLock<T>(databaseUrl: string, work: (orm: Orm) => Promise<T>): Promise<T> {
   // Two instances starting together must not both run the same migration. A session lock needs
   // one connection held throughout, which the ORM's pool does not promise.
   const lock = new pg.Client({ connectionString: databaseUrl });
   await lock.connect();
+  const orm = await openOrm({ databaseUrl, poolSize: 2 });
   try {
     await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await orm.migrator.up();
+    return await work(orm);
   } finally {
+    await orm.close();
     await lock.end();
   }
 }

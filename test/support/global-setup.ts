@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../src/store/embedded-postgres.ts';
-import { migrate, openOrm } from '../../src/store/orm.ts';
+import { migrate } from '../../src/store/orm.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -30,9 +30,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await admin.end();
 
   const templateUrl = withDatabase(server.url, TEMPLATE);
-  const orm = await openOrm({ databaseUrl: templateUrl, poolSize: 2 });
-  await migrate(orm, templateUrl);
-  await orm.close();
+  await migrate(templateUrl);
 
   project.provide('postgresAdminUrl', server.url);
   project.provide('postgresTemplate', TEMPLATE);
