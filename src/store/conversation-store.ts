@@ -1,12 +1,8 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { InferEntity } from '@mikro-orm/core';
 import { uuidv7 } from '../domain/ids.ts';
 import type { ConversationRecord, ConversationSettings, Owner } from '../domain/records.ts';
 import { CANCEL_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
-import type { Database } from './database.ts';
-import { ConversationEntity } from './entities/index.ts';
+import type { Database, Sql } from './database.ts';
 import { appendEvents, notify, type EventNotice } from './event-log.ts';
-import type { Orm } from './orm.ts';
 
 export interface NewConversation {
   title: string;
@@ -34,27 +30,24 @@ export interface ConversationRow {
   updated_at: Date;
 }
 
+const COLUMNS = 'id, owner_id, subject_id, title, settings, created_at, updated_at';
+
 /**
  * Conversations themselves: create, read, list, change, delete. Every method takes the owner:
- * a conversation of another owner is indistinguishable from one that does not exist. Plain
- * reads and the insert use MikroORM's entity API; writes that append an event share a
- * transaction with it, so they go through the database seam.
+ * a conversation of another owner is indistinguishable from one that does not exist. Every
+ * statement binds its values (the ORM's entity API inlines them into the SQL text, which puts
+ * user content in the database's error log when a statement fails); the entities describe the
+ * table for the migrations.
  */
 export class ConversationStore {
-  readonly #orm: Orm;
   readonly #db: Database;
 
-  constructor(orm: Orm, db: Database) {
-    this.#orm = orm;
+  constructor(db: Database) {
     this.#db = db;
   }
 
-  #em(): EntityManager {
-    return this.#orm.em.fork();
-  }
-
   async create(owner: Owner, input: NewConversation): Promise<ConversationRecord> {
-    return insertConversation(this.#em(), owner, input);
+    return insertConversation(this.#db, owner, input);
   }
 
   /**
@@ -63,26 +56,27 @@ export class ConversationStore {
    * concurrent creates on any instance cannot pass the limit.
    */
   async createWithin(owner: Owner, input: NewConversation, maxPerTenant: number): Promise<ConversationRecord | null> {
-    return this.#em().transactional(async (em) => {
-      await em.execute(`select pg_advisory_xact_lock(hashtextextended('parley.conversations:' || ?, 0))`, [owner.tenantId]);
-      if ((await em.count(ConversationEntity, { ownerId: owner.tenantId })) >= maxPerTenant) return null;
-      return insertConversation(em, owner, input);
+    return this.#db.transaction(async (tx) => {
+      await tx.query(`select pg_advisory_xact_lock(hashtextextended('parley.conversations:' || $1, 0))`, [owner.tenantId]);
+      const [held] = await tx.query<{ count: string }>('select count(*) from conversation where owner_id = $1', [owner.tenantId]);
+      if (Number(held?.count ?? 0) >= maxPerTenant) return null;
+      return insertConversation(tx, owner, input);
     });
   }
 
   async get(owner: Owner, id: string): Promise<ConversationRecord | null> {
-    const row = await this.#em().findOne(ConversationEntity, { id, ...ownedBy(owner) });
-    return row ? fromEntity(row) : null;
+    const [row] = await this.#db.query<ConversationRow>(`select ${COLUMNS} from conversation where id = $1 and ${OWNED_BY('$2', '$3')}`, [id, owner.tenantId, owner.subjectId]);
+    return row ? fromRow(row) : null;
   }
 
   /** Newest first. Keyset on the time-ordered id, so inserts never shift later pages. */
   async list(owner: Owner, limit: number, afterId: string | null): Promise<ConversationPage> {
-    const rows = await this.#em().find(ConversationEntity, afterId === null ? ownedBy(owner) : { ...ownedBy(owner), id: { $lt: afterId } }, {
-      orderBy: { id: 'desc' },
-      limit: limit + 1,
-    });
-    const page = rows.slice(0, limit);
-    return { conversations: page.map(fromEntity), nextAfterId: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
+    const rows = await this.#db.query<ConversationRow>(
+      `select ${COLUMNS} from conversation where ${OWNED_BY('$1', '$2')} and ($3::uuid is null or id < $3::uuid) order by id desc limit $4`,
+      [owner.tenantId, owner.subjectId, afterId, limit + 1],
+    );
+    const page = rows.slice(0, limit).map(fromRow);
+    return { conversations: page, nextAfterId: rows.length > limit ? (page.at(-1)?.id ?? null) : null };
   }
 
   async update(owner: Owner, id: string, patch: ConversationPatch): Promise<ConversationRecord | null> {
@@ -120,10 +114,13 @@ export class ConversationStore {
   }
 }
 
-async function insertConversation(em: EntityManager, owner: Owner, input: NewConversation): Promise<ConversationRecord> {
-  const row = em.create(ConversationEntity, { id: uuidv7(), ownerId: owner.tenantId, subjectId: owner.subjectId, title: input.title, settings: input.settings });
-  await em.flush();
-  return fromEntity(row);
+async function insertConversation(sql: Sql, owner: Owner, input: NewConversation): Promise<ConversationRecord> {
+  const [row] = await sql.query<ConversationRow>(
+    `insert into conversation (id, owner_id, subject_id, title, settings, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, now(), now()) returning ${COLUMNS}`,
+    [uuidv7(), owner.tenantId, owner.subjectId, input.title, JSON.stringify(input.settings)],
+  );
+  return fromRow(row!);
 }
 
 /**
@@ -136,14 +133,6 @@ export function OWNED_BY(tenant: string, subject: string, alias?: string): strin
   return `${column('owner_id')} = ${tenant} and (${subject}::text is null or ${column('subject_id')} = ${subject}::text)`;
 }
 
-function ownedBy(owner: Owner): { ownerId: string; subjectId?: string } {
-  return owner.subjectId === null ? { ownerId: owner.tenantId } : { ownerId: owner.tenantId, subjectId: owner.subjectId };
-}
-
 export function fromRow(row: ConversationRow): ConversationRecord {
   return { id: row.id, ownerId: row.owner_id, subjectId: row.subject_id, title: row.title, settings: row.settings, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
-}
-
-function fromEntity(row: InferEntity<typeof ConversationEntity>): ConversationRecord {
-  return { id: row.id, ownerId: row.ownerId, subjectId: row.subjectId ?? null, title: row.title, settings: row.settings, createdAt: row.createdAt, updatedAt: row.updatedAt };
 }

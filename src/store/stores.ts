@@ -39,7 +39,7 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   const db = new Database(pool, onQuery);
   return {
-    conversations: new ConversationStore(orm, db),
+    conversations: new ConversationStore(db),
     snapshots: new SnapshotStore(db),
     queue: new QueueStore(db),
     replies: new ReplyStore(db),
