@@ -14,6 +14,8 @@ const secrets: string[] = [];
 beforeAll(async () => {
   const pair = await generateKeyPair('ES256');
   const mcpSecret = 'mcp-env-secret-7f3a9c';
+  const urlPassword = 'mcp-url-password-51c2';
+  const urlToken = 'mcp-url-token-9d04';
   server = await startTestApp(
     {
       LOG_LEVEL: 'debug',
@@ -21,7 +23,11 @@ beforeAll(async () => {
       PARLEY_JWT_ISSUER: 'https://auth.test.example',
       PARLEY_JWT_AUDIENCE: 'parley',
       // A server that cannot start: its failure is logged, its environment must not be.
-      PARLEY_MCP_SERVERS: JSON.stringify([{ name: 'broken', command: '/nonexistent/mcp-server', env: { API_TOKEN: mcpSecret } }]),
+      // And one over HTTP with credentials in its URL, on a port where nothing listens.
+      PARLEY_MCP_SERVERS: JSON.stringify([
+        { name: 'broken', command: '/nonexistent/mcp-server', env: { API_TOKEN: mcpSecret } },
+        { name: 'remote', url: `http://mcp-user:${urlPassword}@127.0.0.1:9/mcp?token=${urlToken}` },
+      ]),
     },
     { logger: createLogger('debug', (line) => void lines.push(line)) },
   );
@@ -31,7 +37,7 @@ beforeAll(async () => {
   const jwt = await sign('5m');
   const expired = await sign('-5m');
   const password = new URL(server.databaseUrl).password;
-  secrets.push(key, key.slice('parley_'.length + 13), jwt, expired, mcpSecret, password);
+  secrets.push(key, key.slice('parley_'.length + 13), jwt, expired, mcpSecret, urlPassword, urlToken, password);
   expect(password.length).toBeGreaterThan(4);
 
   for (const kind of CLIENT_KINDS) {
@@ -64,6 +70,7 @@ describe('secrets', () => {
     expect(answers).toContain('invalid credentials');
     expect(lines.some((line) => line.includes('"level":"debug"'))).toBe(true);
     expect(lines.some((line) => line.includes('broken'))).toBe(true);
+    expect(lines.some((line) => line.includes('MCP server \\"remote\\" is unavailable'))).toBe(true);
   });
 
   it('appear in no log line and no error message', () => {

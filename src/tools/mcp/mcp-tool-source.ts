@@ -393,7 +393,8 @@ export class McpToolSource implements ToolSource {
     if (error instanceof McpError && error.code === ErrorCode.ConnectionClosed && this.config.transport === 'stdio') {
       return 'the server process exited or closed its standard output';
     }
-    return describe(error);
+    const text = describe(error);
+    return this.config.transport === 'http' ? withoutCredentials(text, this.config.url) : text;
   }
 
   #unavailable(name: string): string {
@@ -419,6 +420,23 @@ function describe(error: unknown): string {
   const message = code && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
   // fetch reports "fetch failed" and keeps the reason (ECONNREFUSED, a DNS failure) in its cause.
   return error.cause === undefined ? message : `${message}: ${describe(error.cause)}`;
+}
+
+/**
+ * `text` without the credentials an MCP URL may carry: its user and password, the values of its
+ * query, and the user information of any URL quoted in it (errors of fetch and of the SDK may
+ * quote the URL they failed on).
+ */
+export function withoutCredentials(text: string, configuredUrl: string): string {
+  let cleaned = text;
+  try {
+    const url = new URL(configuredUrl);
+    const secrets = [url.username, url.password, ...[...url.searchParams.values()]].map((part) => [part, decodeURIComponent(part)]).flat();
+    for (const secret of new Set(secrets)) if (secret.length >= 3) cleaned = cleaned.replaceAll(secret, '***');
+  } catch {
+    // Not a URL: the configuration parser refuses those, so nothing of it can be quoted here.
+  }
+  return cleaned.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
 }
 
 function formatDelay(ms: number): string {
