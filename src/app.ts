@@ -12,6 +12,7 @@ import { listen, type Listener } from './server/listener.ts';
 import { ClaimLoop } from './engine/claim-loop.ts';
 import { ConversationEngine } from './engine/conversation-engine.ts';
 import { EventHub } from './engine/event-hub.ts';
+import { EventPruner } from './engine/event-pruner.ts';
 import { Authenticator } from './engine/identity/authenticator.ts';
 import { JwtVerifier } from './engine/identity/jwt-verifier.ts';
 import { TenantLimits } from './engine/identity/tenant-limits.ts';
@@ -153,6 +154,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     );
     claimLoop.start();
     cleanup.push(() => claimLoop.stop());
+    const pruner = new EventPruner(stores.eventPruning, { horizonMs: config.eventRetentionMs, everyMs: EVENT_PRUNE_EVERY_MS, batch: EVENT_PRUNE_BATCH }, logger);
+    pruner.start();
+    cleanup.push(() => pruner.stop());
     const engine = new ConversationEngine({
       ...stores,
       limits,
@@ -242,6 +246,10 @@ async function checkAuthentication(config: Config, authenticator: Authenticator,
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
+
+/** Event pruning: a round every minute on every instance, 5,000 events per statement. */
+const EVENT_PRUNE_EVERY_MS = 60_000;
+const EVENT_PRUNE_BATCH = 5_000;
 
 /** How long open responses get to finish once the port closes, before their connections are cut. */
 const STREAM_DRAIN_MS = 2_000;

@@ -86,6 +86,8 @@ export interface Config {
   allowedHosts: string[];
   /** JWTs of the team's own issuer, for browser users; null: none accepted. */
   jwt: JwtOptions | null;
+  /** Events older than this are deleted (resuming from before them gets a snapshot); 0 keeps them. */
+  eventRetentionMs: number;
   /** Every tenant's limits where the keys command stored none of its own (PARLEY_TENANT_LIMITS, JSON). */
   tenantLimits: TenantPolicy;
 }
@@ -202,6 +204,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     allowedHosts: (text('PARLEY_ALLOWED_HOSTS') ?? '').split(',').map((h) => h.trim()).filter(Boolean),
     tenantLimits: tenantLimits(text('PARLEY_TENANT_LIMITS'), problems),
+    eventRetentionMs: integer('PARLEY_EVENT_RETENTION_MS', 7 * 86_400_000, 0, 3_650 * 86_400_000),
   };
   const jwksUrl = url('PARLEY_JWT_JWKS_URL', ['https:', 'http:'], 'https://auth.example.com/.well-known/jwks.json');
   const publicKey = text('PARLEY_JWT_PUBLIC_KEY');

@@ -3,6 +3,7 @@ import { ApiKeyStore } from './api-key-store.ts';
 import { ClientCallStore } from './client-call-store.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { Database } from './database.ts';
+import { EventPruning } from './event-pruning.ts';
 import { LimitStore } from './limit-store.ts';
 import type { Orm } from './orm.ts';
 import { QueueStore } from './queue-store.ts';
@@ -28,6 +29,8 @@ export interface Stores {
   usage: UsageStore;
   /** Tenants' policies and the usage their budgets are checked against. */
   limitStore: LimitStore;
+  /** Deleting events past the retention horizon. */
+  eventPruning: EventPruning;
   /** A key every instance shares, by name (made by a migration): `page_token`. */
   serverSecret(name: 'page_token'): Promise<string>;
   /** Whether the database takes writes now (for readiness). */
@@ -47,6 +50,7 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     apiKeys: new ApiKeyStore(db),
     usage: new UsageStore(db),
     limitStore: new LimitStore(db),
+    eventPruning: new EventPruning(db),
     serverSecret: async (name) => {
       const [row] = await db.query<{ value: string }>('select value from server_secret where name = $1', [name]);
       if (!row) throw new Error(`the server secret ${name} is missing: the migrations did not run`);

@@ -13,4 +13,5 @@ export const EventEntity = defineEntity({
     createdAt: p.datetime().onCreate(() => new Date()),
   },
   primaryKeys: ['conversation', 'seq'],
+  indexes: [{ name: 'event_created_idx', properties: ['createdAt'] }],
 });
