@@ -219,5 +219,6 @@ describe('the keys command', () => {
     expect((await keys('limits')).stdout).toContain('cli-tenant (set ');
     expect((await keys('limits', '--tenant', 'cli-tenant', '--reset')).code).toBe(0);
     expect(await server.app.stores.limitStore.policy('cli-tenant')).toBeNull();
-  });
+    // Seven runs of a command that starts Node and checks the migrations: slow on a busy machine.
+  }, 180_000);
 });
