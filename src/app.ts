@@ -114,7 +114,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const hub = new EventHub(
       notifications,
       (conversationId, afterSeq, limit) => stores.snapshots.eventsAfter(conversationId, afterSeq, limit),
-      { bufferLimit: config.subscriberBufferEvents, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers, maxSubscribersPerPrincipal: config.maxSubscribersPerPrincipal },
+      { bufferLimits: { events: config.subscriberBufferEvents, bytes: config.subscriberBufferBytes }, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers, maxSubscribersPerPrincipal: config.maxSubscribersPerPrincipal },
       logger,
     );
     cleanup.push(async () => hub.close());

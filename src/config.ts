@@ -68,6 +68,8 @@ export interface Config {
   heartbeatMs: number;
   /** Events a subscriber may fall behind by before its stream ends with resource_exhausted. */
   subscriberBufferEvents: number;
+  /** Bytes of events (as JSON) a subscriber may fall behind by: memory per slow subscriber stays bounded. */
+  subscriberBufferBytes: number;
   /** On SIGTERM, how long running prompts may go on before they are stopped and requeued. */
   shutdownGraceMs: number;
   /** How long a client tool call waits for SubmitToolResult before it becomes an error result. */
@@ -185,6 +187,7 @@ export function loadConfig(env: Env = process.env): Config {
     deltaFlushMs: integer('PARLEY_DELTA_FLUSH_MS', 50, 1, 600_000),
     heartbeatMs: integer('PARLEY_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     subscriberBufferEvents: integer('PARLEY_SUBSCRIBER_BUFFER_EVENTS', 10_000, 1, 10_000_000),
+    subscriberBufferBytes: integer('PARLEY_SUBSCRIBER_BUFFER_BYTES', 2 * 1024 * 1024, 1_024, 1024 * 1024 * 1024),
     shutdownGraceMs: integer('PARLEY_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
     clientToolTimeoutMs: integer('PARLEY_CLIENT_TOOL_TIMEOUT_MS', 300_000, 100, 86_400_000),
     mcpServers,

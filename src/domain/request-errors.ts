@@ -37,8 +37,8 @@ export const requestErrors = {
       'failed_precondition',
       `client tool call ${toolUseId} ${status === 'answered' ? 'was already answered' : 'timed out and was answered with an error'}`,
     ),
-  subscriberOverflow: (limit: number) =>
-    new RequestError('resource_exhausted', `the subscriber fell more than ${limit} events behind; resubscribe with after_seq to continue`),
+  subscriberOverflow: (limit: number, unit: 'events' | 'bytes' = 'events') =>
+    new RequestError('resource_exhausted', `the subscriber fell more than ${limit} ${unit} behind; resubscribe with after_seq to continue`),
   /** `holder`: "conversation <id>", "this caller", or "this instance". */
   subscriberLimit: (holder: string, limit: number) =>
     new RequestError(

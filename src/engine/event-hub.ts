@@ -3,7 +3,7 @@ import { reviveEvent, type SequencedEvent } from '../domain/events.ts';
 import { EVENTS_CHANNEL } from '../store/channels.ts';
 import type { EventNotice } from '../store/event-log.ts';
 import type { Notifications } from '../store/notifications.ts';
-import { HubShutDown, Subscription, type ReadEvents } from './subscription.ts';
+import { HubShutDown, Subscription, type BufferLimits, type ReadEvents } from './subscription.ts';
 
 export { ConversationDeleted, HubShutDown, SubscriberOverflow, Subscription, type ReadEvents } from './subscription.ts';
 
@@ -25,8 +25,8 @@ export class SubscriberLimitReached extends Error {
  * connection, so it does not matter which instance runs a prompt.
  */
 export interface EventHubOptions {
-  /** Events a subscriber may fall behind by before its subscription fails. */
-  bufferLimit: number;
+  /** Events, and bytes of them, a subscriber may fall behind by before its subscription fails. */
+  bufferLimits: BufferLimits;
   /** Subscriptions one conversation may hold on this instance. */
   maxSubscribersPerConversation: number;
   /** Subscriptions this instance holds at most, over every conversation: memory stays bounded. */
@@ -37,7 +37,7 @@ export interface EventHubOptions {
 
 export class EventHub {
   readonly #read: ReadEvents;
-  readonly #limit: number;
+  readonly #limits: BufferLimits;
   readonly #maxPerConversation: number;
   readonly #max: number;
   readonly #maxPerPrincipal: number;
@@ -55,7 +55,7 @@ export class EventHub {
 
   constructor(notifications: Notifications, read: ReadEvents, options: EventHubOptions, logger: Logger) {
     this.#read = (conversationId, afterSeq, limit) => this.#sharedRead(read, conversationId, afterSeq, limit);
-    this.#limit = options.bufferLimit;
+    this.#limits = options.bufferLimits;
     this.#maxPerConversation = options.maxSubscribersPerConversation;
     this.#max = options.maxSubscribers;
     this.#maxPerPrincipal = options.maxSubscribersPerPrincipal;
@@ -110,7 +110,7 @@ export class EventHub {
     if (this.subscribersOf(conversationId) >= this.#maxPerConversation) throw new SubscriberLimitReached('conversation', this.#maxPerConversation);
     const set = this.#subscribers.get(conversationId) ?? new Set<Subscription>();
     this.#subscribers.set(conversationId, set);
-    const subscription = new Subscription(conversationId, this.#read, this.#limit, () => {
+    const subscription = new Subscription(conversationId, this.#read, this.#limits, () => {
       if (!set.delete(subscription)) return;
       this.#count--;
       const held = this.subscribersFor(principal) - 1;

@@ -53,7 +53,7 @@ export async function* subscribe(hub: EventHub, snapshots: SnapshotStore, reques
       yield { type: 'events', events };
     }
   } catch (error) {
-    if (error instanceof SubscriberOverflow) throw requestErrors.subscriberOverflow(error.limit);
+    if (error instanceof SubscriberOverflow) throw requestErrors.subscriberOverflow(error.limit, error.unit);
     if (error instanceof ConversationDeleted) throw requestErrors.conversationDeleted(conversationId);
     if (error instanceof HubShutDown) throw requestErrors.shuttingDown();
     throw error;

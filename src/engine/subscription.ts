@@ -6,11 +6,34 @@ export type ReadEvents = (conversationId: string, afterSeq: number, limit: numbe
 
 export class SubscriberOverflow extends Error {
   readonly limit: number;
-  constructor(limit: number) {
-    super(`the subscriber fell more than ${limit} events behind`);
+  readonly unit: 'events' | 'bytes';
+  constructor(limit: number, unit: 'events' | 'bytes' = 'events') {
+    super(`the subscriber fell more than ${limit} ${unit} behind`);
     this.name = 'SubscriberOverflow';
     this.limit = limit;
+    this.unit = unit;
   }
+}
+
+/** How far behind a subscriber may fall, in events and in their size. */
+export interface BufferLimits {
+  events: number;
+  /** Bytes of the events' JSON, about what they take in memory and on the wire. */
+  bytes: number;
+}
+
+/**
+ * The size of an event as its JSON, computed once per event: the same event objects go to every
+ * subscriber of the conversation (from the notice, or from a shared read).
+ */
+const sizes = new WeakMap<SequencedEvent, number>();
+function sizeOf(event: SequencedEvent): number {
+  let size = sizes.get(event);
+  if (size === undefined) {
+    size = Buffer.byteLength(JSON.stringify(event.event));
+    sizes.set(event, size);
+  }
+  return size;
 }
 
 /** The instance is shutting down: its subscribers continue on another one. */
@@ -39,10 +62,11 @@ const READ_BATCH = 1_000;
 export class Subscription {
   readonly conversationId: string;
   readonly #read: ReadEvents;
-  readonly #limit: number;
+  readonly #limits: BufferLimits;
   readonly #onClose: () => void;
   #lastSeq: number | null = null;
   #queue: SequencedEvent[] = [];
+  #queuedBytes = 0;
   #reading = false;
   #readAgain = false;
   #failure: Error | null = null;
@@ -51,10 +75,10 @@ export class Subscription {
   #wake: (() => void) | null = null;
   #closed = false;
 
-  constructor(conversationId: string, read: ReadEvents, limit: number, onClose: () => void) {
+  constructor(conversationId: string, read: ReadEvents, limits: BufferLimits, onClose: () => void) {
     this.conversationId = conversationId;
     this.#read = read;
-    this.#limit = limit;
+    this.#limits = limits;
     this.#onClose = onClose;
   }
 
@@ -86,6 +110,7 @@ export class Subscription {
     if (this.#queue.length === 0) return null;
     const events = this.#queue;
     this.#queue = [];
+    this.#queuedBytes = 0;
     return events;
   }
 
@@ -93,6 +118,7 @@ export class Subscription {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
+    this.#queuedBytes = 0;
     this.#onClose();
     this.#wake?.();
   }
@@ -167,9 +193,16 @@ export class Subscription {
       return;
     }
     this.#lastSeq = fresh.at(-1)!.seq;
+    const behind = this.#queue.length > 0;
     this.#queue.push(...fresh);
-    if (this.#queue.length > this.#limit) {
-      this.#fail(new SubscriberOverflow(this.#limit));
+    for (const event of fresh) this.#queuedBytes += sizeOf(event);
+    if (this.#queue.length > this.#limits.events) {
+      this.#fail(new SubscriberOverflow(this.#limits.events));
+      return;
+    }
+    // A subscriber that had taken everything before is not behind, however large these events.
+    if (behind && this.#queuedBytes > this.#limits.bytes) {
+      this.#fail(new SubscriberOverflow(this.#limits.bytes, 'bytes'));
       return;
     }
     this.#wake?.();
@@ -178,6 +211,7 @@ export class Subscription {
   #fail(error: Error): void {
     this.#failure ??= error;
     this.#queue = [];
+    this.#queuedBytes = 0;
     this.#wake?.();
   }
 }
