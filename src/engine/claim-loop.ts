@@ -16,8 +16,21 @@ export interface ClaimLoopOptions {
   maxAttempts: number;
 }
 
+/**
+ * A running prompt's place in the instance's concurrency. A prompt that waits on someone else
+ * (a client tool's answer) parks: it frees its place for another conversation's prompt while it
+ * waits, keeps its lease, and takes a place again when it goes on.
+ */
+export interface PromptSlot {
+  park(): void;
+  resume(): void;
+}
+
 /** Runs one claimed prompt to its end. Must not throw; reads `signal.reason` when aborted. */
-export type RunPrompt = (claim: Claim, signal: AbortSignal) => Promise<void>;
+export type RunPrompt = (claim: Claim, signal: AbortSignal, slot: PromptSlot) => Promise<void>;
+
+/** Parked prompts an instance holds besides its running ones, per place: memory and leases stay bounded. */
+const PARKED_PER_SLOT = 10;
 
 interface Running {
   claim: Claim;
@@ -40,6 +53,8 @@ export class ClaimLoop {
   readonly #options: ClaimLoopOptions;
   readonly #logger: Logger;
   readonly #running = new Map<string, Running>();
+  /** Running prompts that wait on a client and hold no place (a subset of #running). */
+  readonly #parked = new Set<string>();
   readonly #unsubscribe: Array<() => void> = [];
   #timers: NodeJS.Timeout[] = [];
   #draining: Promise<void> | null = null;
@@ -113,7 +128,7 @@ export class ClaimLoop {
   }
 
   async #drain(): Promise<void> {
-    while (!this.#stopped && this.#running.size < this.#options.concurrency) {
+    while (!this.#stopped && this.#hasRoom()) {
       let result: Awaited<ReturnType<QueueStore['claimNext']>>;
       try {
         result = await this.#store.claimNext(this.#options.leaseMs);
@@ -127,15 +142,33 @@ export class ClaimLoop {
     }
   }
 
+  /** A place free for one more prompt: active ones below the concurrency, parked ones within their bound. */
+  #hasRoom(): boolean {
+    const active = this.#running.size - this.#parked.size;
+    return active < this.#options.concurrency && this.#running.size < this.#options.concurrency * (1 + PARKED_PER_SLOT);
+  }
+
   #launch(claim: Claim): void {
     const controller = new AbortController();
-    const done = this.#run(claim, controller.signal)
-      .catch((error: unknown) => this.#logger.error('prompt runner failed', { messageId: claim.messageId, error }))
+    const { messageId } = claim;
+    const slot: PromptSlot = {
+      park: () => {
+        if (!this.#running.has(messageId) || this.#parked.has(messageId)) return;
+        this.#parked.add(messageId);
+        this.wake();
+      },
+      // Goes on at once, over the concurrency for a moment if every place is taken: the claim
+      // loop takes no more work until active prompts are below it again.
+      resume: () => void this.#parked.delete(messageId),
+    };
+    const done = this.#run(claim, controller.signal, slot)
+      .catch((error: unknown) => this.#logger.error('prompt runner failed', { messageId, error }))
       .finally(() => {
-        this.#running.delete(claim.messageId);
+        this.#running.delete(messageId);
+        this.#parked.delete(messageId);
         this.wake();
       });
-    this.#running.set(claim.messageId, { claim, controller, done });
+    this.#running.set(messageId, { claim, controller, done });
   }
 
   #abort(messageId: string, cause: StopCause): void {

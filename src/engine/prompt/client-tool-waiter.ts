@@ -1,6 +1,7 @@
 import { clientToolResults } from '../../domain/message-errors.ts';
 import type { Claim, ClientCallState } from '../../domain/records.ts';
 import { TOOL_RESULT_CHANNEL } from '../../store/channels.ts';
+import type { PromptSlot } from '../claim-loop.ts';
 import type { ClientCallStore } from '../../store/client-call-store.ts';
 import type { Notifications } from '../../store/notifications.ts';
 import type { ToolOutcome } from '../../tools/types.ts';
@@ -30,6 +31,7 @@ export class ClientToolWaiter {
     replyId: string,
     calls: Array<{ id: string; name: string; input: Record<string, unknown> }>,
     signal: AbortSignal,
+    slot: PromptSlot,
   ): Promise<ToolOutcome[]> {
     if (calls.length === 0) return [];
     const ids = calls.map((call) => call.id);
@@ -37,6 +39,8 @@ export class ClientToolWaiter {
     const unsubscribe = this.#notifications.on(TOOL_RESULT_CHANNEL, (toolUseId) => {
       if (ids.includes(toolUseId)) wake();
     });
+    // The wait may last minutes: another conversation's prompt runs in this one's place meanwhile.
+    slot.park();
     try {
       let states = await this.#store.open(claim, replyId, calls, this.#timeoutMs);
       if (!states) throw new PromptStopped('lease_lost');
@@ -59,6 +63,7 @@ export class ClientToolWaiter {
       }
     } finally {
       unsubscribe();
+      slot.resume();
     }
   }
 }

@@ -10,6 +10,7 @@ import type { ReplyStore } from '../../store/reply-store.ts';
 import type { SnapshotStore } from '../../store/snapshot-store.ts';
 import type { ToolExecutor } from '../../tools/tool-executor.ts';
 import { buildHistory, validateRequest } from '../history/index.ts';
+import type { PromptSlot } from '../claim-loop.ts';
 import type { ClientToolWaiter } from './client-tool-waiter.ts';
 import type { BudgetGate } from './budget-gate.ts';
 import { retryWhileDatabaseUnavailable } from './database-retry.ts';
@@ -70,13 +71,13 @@ export class PromptRunner {
   }
 
   /** Runs the prompt to its end. Does not throw for anything the prompt itself can record. */
-  readonly run = async (claim: Claim, signal: AbortSignal): Promise<void> => {
+  readonly run = async (claim: Claim, signal: AbortSignal, slot: PromptSlot): Promise<void> => {
     const { replies, logger } = this.#deps;
     const retryMs = this.#deps.options.databaseRetryMs;
     const attempt: Attempt = { replyId: null, usage: emptyUsage() };
     let outcome: PromptOutcome | null;
     try {
-      outcome = await this.#attempt(claim, signal, attempt);
+      outcome = await this.#attempt(claim, signal, attempt, slot);
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       // What streamed since the last write is gone, and whether that write landed is unknown:
@@ -97,7 +98,7 @@ export class PromptRunner {
   };
 
   /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
-  async #attempt(claim: Claim, signal: AbortSignal, attempt: Attempt): Promise<PromptOutcome | null> {
+  async #attempt(claim: Claim, signal: AbortSignal, attempt: Attempt, slot: PromptSlot): Promise<PromptOutcome | null> {
     const { replies, logger, options } = this.#deps;
     const conversation = await this.#deps.conversations.get(tenantOf(claim), claim.conversationId);
     if (!conversation) return null; // deleted meanwhile: its messages went with it
@@ -106,7 +107,7 @@ export class PromptRunner {
     attempt.replyId = reply.id;
     const writer = new ReplyWriter(replies, claim, reply, { flushMs: options.deltaFlushMs, maxBlocks: options.maxBlocksPerMessage });
     try {
-      const outcome = await this.#rounds(claim, conversation, writer, attempt, signal);
+      const outcome = await this.#rounds(claim, conversation, writer, attempt, signal, slot);
       await writer.settle();
       return outcome;
     } catch (error) {
@@ -128,7 +129,7 @@ export class PromptRunner {
   }
 
   /** Tool round, history, model call; again while the model asks for tools and rounds are left. */
-  async #rounds(claim: Claim, conversation: ConversationRecord, writer: ReplyWriter, attempt: Attempt, signal: AbortSignal): Promise<PromptOutcome> {
+  async #rounds(claim: Claim, conversation: ConversationRecord, writer: ReplyWriter, attempt: Attempt, signal: AbortSignal, slot: PromptSlot): Promise<PromptOutcome> {
     const { anthropic, options } = this.#deps;
     const { settings } = conversation;
     const tools: PromptTools = {
@@ -136,6 +137,7 @@ export class PromptRunner {
       clientTools: this.#deps.clientTools,
       clientCalls: this.#deps.clientCalls,
       clientToolNames: new Set(settings.clientTools.map((tool) => tool.name)),
+      slot,
     };
     const definitions = toolDefinitions(this.#deps.tools, settings);
     const earlier = (await this.#deps.snapshots.messages(tenantOf(claim), claim.conversationId)) ?? [];

@@ -1,4 +1,5 @@
 import type { ToolCallKind } from '../../domain/events.ts';
+import type { PromptSlot } from '../claim-loop.ts';
 import type { BlockContent, Claim } from '../../domain/records.ts';
 import type { ClientCallStore } from '../../store/client-call-store.ts';
 import type { ToolExecutor } from '../../tools/tool-executor.ts';
@@ -12,6 +13,8 @@ export interface PromptTools {
   clientCalls: ClientCallStore;
   /** Names of the conversation's client tools. */
   clientToolNames: ReadonlySet<string>;
+  /** The prompt's place in the instance's concurrency, given up while it waits on the client. */
+  slot: PromptSlot;
 }
 
 /** Who answers a call to `name`. */
@@ -40,7 +43,7 @@ export async function runToolRound(claim: Claim, writer: ReplyWriter, tools: Pro
       serverCalls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
       { signal, conversationId: claim.conversationId },
     ),
-    tools.clientTools.wait(claim, writer.replyId, clientCalls, signal),
+    tools.clientTools.wait(claim, writer.replyId, clientCalls, signal, tools.slot),
   ]);
   signal.throwIfAborted();
   const outcomes = new Map([...serverCalls.map((call, i) => [call.id, serverOutcomes[i]!] as const), ...clientCalls.map((call, i) => [call.id, clientOutcomes[i]!] as const)]);

@@ -1,0 +1,72 @@
+// A prompt waiting for a client tool's answer holds no place in the instance's concurrency:
+// with two places and two prompts waiting on their callers, a third conversation is answered at
+// once; the waiting ones complete when their answers come.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnthropicEmulator, textTurn, toolUseTurn } from '../../src/emulator/index.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { createRpcClient, type RpcClient } from '../support/clients.ts';
+import { conversationApi } from '../support/conversation.ts';
+
+const lookupOrder = {
+  name: 'lookup_order',
+  description: 'Finds an order by its number.',
+  inputSchema: { type: 'object', properties: { number: { type: 'string' } }, required: ['number'] },
+};
+
+let emulator: AnthropicEmulator;
+let server: TestApp;
+let caller: RpcClient;
+let sql: pg.Client;
+
+beforeAll(async () => {
+  emulator = new AnthropicEmulator();
+  server = await startTestApp({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: await emulator.start(), PARLEY_MAX_CONCURRENT_PROMPTS: '2' });
+  caller = createRpcClient('grpc-js', server.baseUrl);
+  sql = new pg.Client({ connectionString: server.databaseUrl });
+  await sql.connect();
+});
+
+afterAll(async () => {
+  caller?.close();
+  await sql?.end();
+  await server?.close();
+  await emulator?.close();
+});
+
+/** Client tool calls waiting for their caller, read below the API. */
+async function waitingCalls(): Promise<Array<{ tool_use_id: string; conversation_id: string }>> {
+  const { rows } = await sql.query<{ tool_use_id: string; conversation_id: string }>(`select tool_use_id, conversation_id from client_tool_call where status = 'awaiting'`);
+  return rows;
+}
+
+describe('prompts waiting on a client', () => {
+  it('give their place to another conversation while they wait', async () => {
+    const api = conversationApi(caller);
+    const waiting = [await api.create({ clientTools: [lookupOrder] }), await api.create({ clientTools: [lookupOrder] })];
+    emulator.enqueue(toolUseTurn('lookup_order', { number: 'A-1' }), toolUseTurn('lookup_order', { number: 'A-2' }));
+    for (const id of waiting) await api.send(id, 'Where is my order?');
+    const deadline = Date.now() + 15_000;
+    while ((await waitingCalls()).length < 2) {
+      if (Date.now() > deadline) throw new Error('the two prompts did not reach their client tool calls');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Both places would be held by the waits; the third conversation is answered anyway.
+    const other = await api.create();
+    emulator.enqueue(textTurn('Answered while the others wait.'));
+    await api.send(other, 'hello');
+    const started = Date.now();
+    const answered = await api.settled(other, 10_000);
+    expect(answered.at(-1)).toMatchObject({ role: 'ROLE_ASSISTANT', status: 'MESSAGE_STATUS_COMPLETED' });
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(await waitingCalls()).toHaveLength(2);
+
+    // The waiting ones go on when their callers answer.
+    emulator.enqueue(textTurn('A-1 ships today.'), textTurn('A-2 ships tomorrow.'));
+    for (const row of await waitingCalls()) {
+      const submitted = await caller.unary('SubmitToolResult', { conversationId: row.conversation_id, toolUseId: row.tool_use_id, content: 'in the warehouse' });
+      expect(submitted.ok).toBe(true);
+    }
+    for (const id of waiting) expect((await api.settled(id, 15_000)).at(-1)?.status).toBe('MESSAGE_STATUS_COMPLETED');
+  });
+});
