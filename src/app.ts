@@ -22,7 +22,7 @@ import { PromptRunner } from './engine/prompt/prompt-runner.ts';
 import { modelEndpoint } from './model/model-endpoint.ts';
 import { startEmbeddedPostgres } from './store/embedded-postgres.ts';
 import { Notifications } from './store/notifications.ts';
-import { migrate, openOrm } from './store/orm.ts';
+import { closeOrm, migrate, openOrm } from './store/orm.ts';
 import { openStores, type Stores } from './store/stores.ts';
 import { builtinTools } from './tools/builtin/index.ts';
 import { closeToolSources, startMcpSources } from './tools/mcp/index.ts';
@@ -87,7 +87,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     await migrate(databaseUrl);
     const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, timeouts: config.databaseTimeouts, onQuery: options.onQuery });
-    cleanup.push(() => orm.close());
+    cleanup.push(() => closeOrm(orm));
 
     const stores = await openStores(orm, options.onQuery);
     const jwt = config.jwt && new JwtVerifier(config.jwt);

@@ -13,7 +13,7 @@ import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { Authenticator } from '../../src/engine/identity/authenticator.ts';
 import { JwtVerifier } from '../../src/engine/identity/jwt-verifier.ts';
-import { migrate, openOrm } from '../../src/store/orm.ts';
+import { closeOrm, migrate, openOrm } from '../../src/store/orm.ts';
 import { openStores } from '../../src/store/stores.ts';
 import { now, sleep } from '../lib/clock.ts';
 import { withParley, type Context } from '../lib/context.ts';
@@ -70,7 +70,7 @@ export async function auth(ctx: Context): Promise<AuthResult> {
     };
     ctx.log(`  in process, per call: open p50 ${inProcessUs.open.p50.toFixed(1)} µs; cached API key p50 ${inProcessUs.apiKey.p50.toFixed(1)} µs, p99 ${inProcessUs.apiKey.p99.toFixed(1)} µs; JWT p50 ${inProcessUs.jwt.p50.toFixed(1)} µs, p99 ${inProcessUs.jwt.p99.toFixed(1)} µs`);
   } finally {
-    await orm.close();
+    await closeOrm(orm);
     await ctx.pg.dropDatabase(database.name).catch(() => undefined);
   }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { mergePolicy, parsePolicyJson, type TenantPolicy } from '../domain/tenant-policy.ts';
 import { runningEmbeddedUrl, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../store/embedded-postgres.ts';
-import { migrate, openOrm } from '../store/orm.ts';
+import { closeOrm, migrate, openOrm } from '../store/orm.ts';
 import { openStores, type Stores } from '../store/stores.ts';
 import { applyLimitFlags, describePolicy, LIMIT_FLAGS, type LimitFlag } from './limit-flags.ts';
 
@@ -76,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
   } finally {
-    await orm.close();
+    await closeOrm(orm);
     await embedded?.stop();
   }
 }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
-import { migrate, migrateDown, openOrm } from './orm.ts';
+import { closeOrm, migrate, migrateDown, openOrm } from './orm.ts';
 
 const command = process.argv[2] ?? 'up';
 
@@ -20,7 +20,7 @@ if (command === 'up' || command === 'down') {
     const orm = await openOrm({ databaseUrl });
     const executed = await orm.migrator.getExecuted();
     console.log(`Database is at migration ${executed.at(-1)?.name ?? '(none)'}`);
-    await orm.close();
+    await closeOrm(orm);
   } finally {
     await embedded?.stop();
   }
@@ -32,7 +32,7 @@ if (command === 'up' || command === 'down') {
     const orm = await openOrm({ databaseUrl: embedded.url });
     const result = await orm.migrator.create(undefined, false, false, process.argv[3]);
     console.log(result.fileName ? `Wrote migrations/${result.fileName}` : 'No schema changes: nothing written');
-    await orm.close();
+    await closeOrm(orm);
   } finally {
     await embedded.stop();
     await rm(scratch, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import pg from 'pg';
 import type { Claim, ConversationSettings } from '../../src/domain/records.ts';
-import { openOrm } from '../../src/store/orm.ts';
+import { closeOrm, openOrm } from '../../src/store/orm.ts';
 import { openStores, type Stores } from '../../src/store/stores.ts';
 import { createTestDatabase } from '../support/database.ts';
 
@@ -42,7 +42,7 @@ export async function openStoreFixture(): Promise<StoreFixture> {
     status: async (messageId) => (await sql.query<{ status: string }>('select status from message where id = $1', [messageId])).rows[0]!.status,
     close: async () => {
       await sql.end();
-      await orm.close();
+      await closeOrm(orm);
       await database.drop();
     },
   };
