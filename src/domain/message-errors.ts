@@ -23,7 +23,7 @@ export const messageErrors = {
   }),
   modelStalled: (idleMs: number): MessageError => ({
     code: 'model_stalled',
-    message: `The model stopped sending for ${Math.round(idleMs / 1000)} seconds in the middle of its answer; retry the message.`,
+    message: `The model stopped sending for ${duration(idleMs)} while it answered; retry the message.`,
   }),
   modelUnreachable: (): MessageError => ({
     code: 'model_unreachable',
@@ -59,5 +59,10 @@ export const messageErrors = {
 /** What the model reads as the result of a client tool call that got no answer. */
 export const clientToolResults = {
   lost: (): string => 'The client tool call was lost.',
-  timedOut: (seconds: number): string => `The client did not answer this tool call within ${seconds} seconds.`,
+  timedOut: (ms: number): string => `The client did not answer this tool call within ${duration(ms)}.`,
 } as const;
+
+/** Whole seconds, or milliseconds below two seconds (a bound of 400 ms is not "0 seconds"). */
+function duration(ms: number): string {
+  return ms < 2_000 ? `${Math.round(ms)} ms` : `${Math.round(ms / 1000)} seconds`;
+}

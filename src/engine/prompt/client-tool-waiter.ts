@@ -72,8 +72,7 @@ function outcomeOf(state: ClientCallState | undefined): ToolOutcome {
   if (!state) return { content: clientToolResults.lost(), isError: true, durationMs: 0 };
   const durationMs = Math.max(0, (state.answeredAt ?? new Date()).getTime() - state.createdAt.getTime());
   if (state.status === 'timed_out') {
-    const seconds = Math.round((state.deadline.getTime() - state.createdAt.getTime()) / 1000);
-    return { content: clientToolResults.timedOut(seconds), isError: true, durationMs };
+    return { content: clientToolResults.timedOut(state.deadline.getTime() - state.createdAt.getTime()), isError: true, durationMs };
   }
   return { content: state.content ?? '', isError: state.isError, durationMs };
 }
