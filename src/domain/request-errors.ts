@@ -52,5 +52,7 @@ export const requestErrors = {
   notAllowed: (limit: string) => new RequestError('permission_denied', limit),
   conversationLimit: (limit: number) =>
     new RequestError('resource_exhausted', `this tenant already holds ${limit} conversations, the most it may; delete one first`),
+  /** Its caller had gone (deadline or disconnect) and its database work was cancelled. */
+  abandoned: () => new RequestError('unavailable', 'the request was given up at its deadline; what it started was rolled back'),
   databaseUnavailable: () => new RequestError('unavailable', 'the database is unreachable or too slow right now; retry shortly'),
 } as const;

@@ -1,5 +1,6 @@
 import type { ConversationRecord, MessageRecord, Owner, UsageGrouping, UsageTotal } from '../domain/records.ts';
 import { RequestError, requestErrors } from '../domain/request-errors.ts';
+import { requestSignal } from '../domain/request-scope.ts';
 import type { Logger } from '../logger.ts';
 import type { ClientCallStore } from '../store/client-call-store.ts';
 import type { ConversationPage, ConversationPatch, ConversationStore, NewConversation } from '../store/conversation-store.ts';
@@ -165,6 +166,8 @@ export class ConversationEngine {
   /** An unreachable database says nothing about the request: the caller may retry. */
   #unavailable(operation: string, error: unknown): unknown {
     if (error instanceof RequestError || !isDatabaseUnavailable(error)) return error;
+    // The request's own statement, cancelled because its caller has gone: the database is fine.
+    if (requestSignal()?.aborted) return requestErrors.abandoned();
     this.#deps.logger.warn('request failed: database unreachable', { operation });
     return requestErrors.databaseUnavailable();
   }

@@ -1,4 +1,6 @@
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { RequestError } from '../domain/request-errors.ts';
+import { withinRequest } from '../domain/request-scope.ts';
 import type { Logger } from '../logger.ts';
 
 export interface DeadlineOptions {
@@ -18,10 +20,11 @@ export interface DeadlineOptions {
  * none. So this interceptor adds the server's cap to the signal the handler sees and answers as
  * soon as that signal aborts.
  *
- * Work the handler already started goes on in the background: a store write is one
- * transaction, so it commits or rolls back whole, and the handlers start no write once the
- * signal has aborted. `deadline_exceeded` therefore means "may or may not have happened", as in
- * gRPC; SendMessage with the same request_id is the safe retry.
+ * The handler runs within the request's scope (domain/request-scope.ts): once the signal aborts,
+ * the database seam cancels the statement still running for it, so a write that had not reached
+ * its commit is rolled back instead of landing later. A commit already on its way may still
+ * land: `deadline_exceeded` means "may or may not have happened", as in gRPC; SendMessage with
+ * the same request_id is the safe retry.
  */
 export function deadlineInterceptor(options: DeadlineOptions): Interceptor {
   return (next) => async (request) => {
@@ -32,7 +35,7 @@ export function deadlineInterceptor(options: DeadlineOptions): Interceptor {
       options.maxMs,
     );
     const signal = AbortSignal.any([request.signal, cap.signal]);
-    const work = next({ ...request, signal });
+    const work = withinRequest(signal, () => next({ ...request, signal }));
     try {
       return await untilAborted(work, signal);
     } finally {
@@ -40,7 +43,7 @@ export function deadlineInterceptor(options: DeadlineOptions): Interceptor {
       if (signal.aborted) {
         work.catch((error: unknown) => {
           // The caller already has its answer; a failure it never saw still needs a trace.
-          if (!(error instanceof ConnectError)) {
+          if (!(error instanceof ConnectError) && !(error instanceof RequestError)) {
             options.logger.warn('request failed after its deadline', { procedure: request.method.name, error });
           }
         });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { requestSignal } from '../domain/request-scope.ts';
 
 /** SQL with bound parameters ($1, $2, …): the one way the stores reach PostgreSQL. */
 export interface Sql {
@@ -31,7 +32,40 @@ export class Database implements Sql {
 
   async query<T>(text: string, values: readonly unknown[] = []): Promise<T[]> {
     this.#onQuery?.(text);
-    return (await this.#pool.query(text, values as unknown[])).rows as T[];
+    const signal = requestSignal();
+    if (!signal) return (await this.#pool.query(text, values as unknown[])).rows as T[];
+    const client = await this.#pool.connect();
+    const held = this.#cancelOnAbort(client, signal);
+    try {
+      const rows = (await client.query(text, values as unknown[])).rows as T[];
+      held.release();
+      return rows;
+    } catch (error) {
+      held.release(error instanceof Error && isBroken(error) ? error : undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Cancels the statement the connection runs for a request once the request is abandoned.
+   * A connection a cancel was sent for is discarded, not given back to the pool: a cancel that
+   * arrived late would stop another request's statement.
+   */
+  #cancelOnAbort(client: pg.PoolClient, signal: AbortSignal): { release(discard?: Error): void } {
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+      this.#pool.query('select pg_cancel_backend($1)', [(client as pg.PoolClient & { processID: number }).processID]).catch(() => undefined);
+    };
+    if (signal.aborted) cancel();
+    else signal.addEventListener('abort', cancel, { once: true });
+    return {
+      /** `discard`: why the connection must not be reused (else it goes back to the pool). */
+      release: (discard?: Error) => {
+        signal.removeEventListener('abort', cancel);
+        client.release(cancelled ? new Error('a cancel was sent for this connection') : discard);
+      },
+    };
   }
 
   /**
@@ -48,6 +82,8 @@ export class Database implements Sql {
   /** Runs `work` in one transaction: committed when it returns, rolled back when it throws. */
   async transaction<T>(work: (sql: Sql) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const client = await this.#pool.connect();
+    const signal = requestSignal();
+    const held = signal ? this.#cancelOnAbort(client, signal) : { release: (discard?: Error) => client.release(discard) };
     const sql: Sql = {
       query: async <R>(text: string, values: readonly unknown[] = []) => {
         this.#onQuery?.(text);
@@ -58,7 +94,7 @@ export class Database implements Sql {
       await client.query(`begin${options.repeatableRead ? ' isolation level repeatable read' : ''}${options.readOnly ? ' read only' : ''}`);
       const result = await work(sql);
       await client.query('commit');
-      client.release();
+      held.release();
       return result;
     } catch (error) {
       // A connection whose rollback fails (the database went away) is discarded, not reused.
@@ -66,8 +102,14 @@ export class Database implements Sql {
         () => false,
         () => true,
       );
-      client.release(broken ? (error instanceof Error ? error : new Error(String(error))) : undefined);
+      held.release(broken ? (error instanceof Error ? error : new Error(String(error))) : undefined);
       throw error;
     }
   }
+}
+
+/** Errors after which a pooled connection must not be reused: the server closed it. */
+function isBroken(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (/^08/.test(code) || /^57P0[1-3]$/.test(code));
 }

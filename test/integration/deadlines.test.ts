@@ -127,6 +127,34 @@ describe('request deadlines', () => {
     }
   });
 
+  it('cancels the database work of a request cut off by its deadline: nothing lands once the lock is gone', async () => {
+    const conversationId = await newConversation();
+    const lock = await lockConversation(conversationId);
+    const observer = new pg.Client({ connectionString: server.databaseUrl });
+    await observer.connect();
+    const waitingSends = async () =>
+      Number(
+        (await observer.query<{ n: string }>(`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'select subject_id from conversation%'`))
+          .rows[0]!.n,
+      );
+    try {
+      const error = await failure(clientFor('grpc').sendMessage({ conversationId, text: 'cut off' }));
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      // The send's statement was cancelled at the deadline, not left waiting for the lock.
+      const deadline = Date.now() + 5_000;
+      while ((await waitingSends()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await waitingSends()).toBe(0);
+    } finally {
+      await lock.release();
+      await observer.end();
+    }
+    // Once the lock is gone, a send left running would store its message now.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await userMessages(conversationId)).toEqual([]);
+    // And the pool is whole: the connection the cancel was sent for was not given back.
+    expect((await clientFor('grpc').sendMessage({ conversationId, text: 'now it lands' })).message).toBeDefined();
+  });
+
   it('starts no write for a request whose deadline passed before it ran', async () => {
     const conversationId = await newConversation();
     const error = await failure(
