@@ -24,7 +24,8 @@ export function withSpecGrpcMessage(response: UniversalServerResponse): Universa
   };
 }
 
-function specEncoding(encoded: string): string {
+/** A grpc-message value encoded by encodeURIComponent, re-encoded to the spec's minimum. */
+export function specEncoding(encoded: string): string {
   let text: string;
   try {
     text = decodeURIComponent(encoded);

@@ -1,5 +1,6 @@
 import { Code } from '@connectrpc/connect';
 import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
+import { specEncoding } from './grpc-message.ts';
 
 // The library answers a content type it does not speak with a bare HTTP 415, which a Connect
 // client reads as `unknown` and a gRPC client as a transport failure. This answers it in the
@@ -35,7 +36,7 @@ export function withUnsupportedMediaType(response: UniversalServerResponse, cont
       header: new Headers({
         'content-type': web ? 'application/grpc-web+proto' : 'application/grpc+proto',
         'grpc-status': String(Code.Unimplemented),
-        'grpc-message': encodeURIComponent(MESSAGE),
+        'grpc-message': specEncoding(encodeURIComponent(MESSAGE)),
       }),
     };
   }

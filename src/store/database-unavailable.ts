@@ -9,10 +9,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   // Class 08 (connection exception), 57P01-03 (admin/crash shutdown, cannot connect now), a
   // database that refuses writes for now: 25006 (read only: a standby, or
   // default_transaction_read_only) and 53100 (disk full); and one too slow for its bounds now:
-  // 57014 (statement_timeout, or a cancel) and 25P03 (idle_in_transaction_session_timeout).
+  // 57014 (statement_timeout, or a cancel) and 25P03 (idle_in_transaction_session_timeout); and
+  // 40P01, a deadlock PostgreSQL broke by failing this transaction: trying again succeeds.
   if (
     typeof code === 'string' &&
-    (/^08/.test(code) || /^57P0[1-3]$/.test(code) || ['25006', '53100', '57014', '25P03', 'ECONNREFUSED', 'ECONNRESET'].includes(code))
+    (/^08/.test(code) || /^57P0[1-3]$/.test(code) || ['25006', '53100', '57014', '25P03', '40P01', 'ECONNREFUSED', 'ECONNRESET'].includes(code))
   ) {
     return true;
   }

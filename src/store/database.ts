@@ -1,4 +1,5 @@
-import type pg from 'pg';
+import pg from 'pg';
+import { requestErrors } from '../domain/request-errors.ts';
 import { requestSignal } from '../domain/request-scope.ts';
 
 /** SQL with bound parameters ($1, $2, …): the one way the stores reach PostgreSQL. */
@@ -37,6 +38,8 @@ export class Database implements Sql {
     const client = await this.#pool.connect();
     const held = this.#cancelOnAbort(client, signal);
     try {
+      // Given up while it waited for the connection: start nothing.
+      if (signal.aborted) throw requestErrors.abandoned();
       const rows = (await client.query(text, values as unknown[])).rows as T[];
       held.release();
       return rows;
@@ -55,10 +58,10 @@ export class Database implements Sql {
     let cancelled = false;
     const cancel = () => {
       cancelled = true;
-      this.#pool.query('select pg_cancel_backend($1)', [(client as pg.PoolClient & { processID: number }).processID]).catch(() => undefined);
+      void this.#cancelBackend((client as pg.PoolClient & { processID: number }).processID);
     };
-    if (signal.aborted) cancel();
-    else signal.addEventListener('abort', cancel, { once: true });
+    // Aborted already: the caller checks before each statement, so nothing runs to cancel.
+    if (!signal.aborted) signal.addEventListener('abort', cancel, { once: true });
     return {
       /** `discard`: why the connection must not be reused (else it goes back to the pool). */
       release: (discard?: Error) => {
@@ -79,20 +82,44 @@ export class Database implements Sql {
     return row?.writable === true;
   }
 
+  /**
+   * Cancels a backend's running statement from a connection of its own: the pool may be the
+   * very thing the request was waiting for, and a cancel queued behind it would come too late.
+   */
+  async #cancelBackend(pid: number): Promise<void> {
+    const client = new pg.Client(this.#pool.options);
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select pg_cancel_backend($1)', [pid]);
+    } catch {
+      // The statement then runs to its end, or to the statement timeout.
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
   /** Runs `work` in one transaction: committed when it returns, rolled back when it throws. */
   async transaction<T>(work: (sql: Sql) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const client = await this.#pool.connect();
     const signal = requestSignal();
     const held = signal ? this.#cancelOnAbort(client, signal) : { release: (discard?: Error) => client.release(discard) };
+    // A request given up between statements starts no more of them, and does not commit.
+    const goOn = () => {
+      if (signal?.aborted) throw requestErrors.abandoned();
+    };
     const sql: Sql = {
       query: async <R>(text: string, values: readonly unknown[] = []) => {
+        goOn();
         this.#onQuery?.(text);
         return (await client.query(text, values as unknown[])).rows as R[];
       },
     };
     try {
+      goOn();
       await client.query(`begin${options.repeatableRead ? ' isolation level repeatable read' : ''}${options.readOnly ? ' read only' : ''}`);
       const result = await work(sql);
+      goOn();
       await client.query('commit');
       held.release();
       return result;

@@ -103,6 +103,9 @@ export class QueueStore {
   /** Queues a failed or cancelled user message again (RetryMessage), within `budgets` as enqueue does. */
   async requeue(owner: Owner, conversationId: string, messageId: string, budgets: TenantPolicy | null = null): Promise<TransitionResult | OverBudget> {
     return this.#db.transaction(async (tx) => {
+      // The conversation row first, as a send takes it, then the tenant's running lock: taken
+      // in the other order, a retry and a send into one conversation deadlocked.
+      if (budgets) await tx.query(`select id from conversation where id = $1 and ${OWNED_BY('$2', '$3')} for update`, [conversationId, owner.tenantId, owner.subjectId]);
       const current = await lockUserMessage(tx, owner, conversationId, messageId);
       if (!current) return { kind: 'not_found' };
       if (!canRetry(current.status)) return { kind: 'wrong_status', status: current.status };

@@ -429,12 +429,27 @@ function describe(error: unknown): string {
  */
 export function withoutCredentials(text: string, configuredUrl: string): string {
   let cleaned = text;
+  let url: URL | null = null;
   try {
-    const url = new URL(configuredUrl);
-    const secrets = [url.username, url.password, ...[...url.searchParams.values()]].map((part) => [part, decodeURIComponent(part)]).flat();
-    for (const secret of new Set(secrets)) if (secret.length >= 3) cleaned = cleaned.replaceAll(secret, '***');
+    url = new URL(configuredUrl);
   } catch {
     // Not a URL: the configuration parser refuses those, so nothing of it can be quoted here.
+  }
+  if (url) {
+    // Each secret as written in the URL and decoded, each decoded on its own (one that does not
+    // decode must not keep the others from being scrubbed).
+    const raw = [url.username, url.password, ...url.search.replace(/^\?/, '').split('&').map((pair) => pair.slice(pair.indexOf('=') + 1))];
+    const secrets = new Set<string>();
+    for (const part of raw) {
+      secrets.add(part);
+      try {
+        secrets.add(decodeURIComponent(part.replaceAll('+', ' ')));
+        secrets.add(decodeURIComponent(part));
+      } catch {
+        // Only the raw form, then.
+      }
+    }
+    for (const secret of [...secrets].sort((a, b) => b.length - a.length)) if (secret.length >= 3) cleaned = cleaned.replaceAll(secret, '***');
   }
   return cleaned.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
 }
