@@ -23,13 +23,14 @@ export interface ClaimLoopOptions {
  */
 export interface PromptSlot {
   park(): void;
-  resume(): void;
+  /** Resolves once the prompt has a place again (at once when one is free, or when `signal` aborts). */
+  resume(signal: AbortSignal): Promise<void>;
 }
 
 /** Runs one claimed prompt to its end. Must not throw; reads `signal.reason` when aborted. */
 export type RunPrompt = (claim: Claim, signal: AbortSignal, slot: PromptSlot) => Promise<void>;
 
-/** Parked prompts an instance holds besides its running ones, per place: memory and leases stay bounded. */
+/** Parked prompts an instance holds besides its active ones, per place: memory and leases stay bounded. */
 const PARKED_PER_SLOT = 10;
 
 interface Running {
@@ -55,6 +56,8 @@ export class ClaimLoop {
   readonly #running = new Map<string, Running>();
   /** Running prompts that wait on a client and hold no place (a subset of #running). */
   readonly #parked = new Set<string>();
+  /** Parked prompts ready to go on, waiting for a place, first come first served. */
+  readonly #resuming: Array<{ messageId: string; go: () => void }> = [];
   readonly #unsubscribe: Array<() => void> = [];
   #timers: NodeJS.Timeout[] = [];
   #draining: Promise<void> | null = null;
@@ -142,10 +145,22 @@ export class ClaimLoop {
     }
   }
 
-  /** A place free for one more prompt: active ones below the concurrency, parked ones within their bound. */
+  /**
+   * A place free for one more claimed prompt: active ones, and parked ones waiting to go on
+   * (which come first), below the concurrency; parked ones within their bound.
+   */
   #hasRoom(): boolean {
     const active = this.#running.size - this.#parked.size;
-    return active < this.#options.concurrency && this.#running.size < this.#options.concurrency * (1 + PARKED_PER_SLOT);
+    return active + this.#resuming.length < this.#options.concurrency && this.#running.size < this.#options.concurrency * (1 + PARKED_PER_SLOT);
+  }
+
+  /** Gives free places to parked prompts that wait to go on, in the order they asked. */
+  #admitResuming(): void {
+    while (this.#resuming.length > 0 && this.#running.size - this.#parked.size < this.#options.concurrency) {
+      const next = this.#resuming.shift()!;
+      this.#parked.delete(next.messageId);
+      next.go();
+    }
   }
 
   #launch(claim: Claim): void {
@@ -155,17 +170,35 @@ export class ClaimLoop {
       park: () => {
         if (!this.#running.has(messageId) || this.#parked.has(messageId)) return;
         this.#parked.add(messageId);
+        this.#admitResuming();
         this.wake();
       },
-      // Goes on at once, over the concurrency for a moment if every place is taken: the claim
-      // loop takes no more work until active prompts are below it again.
-      resume: () => void this.#parked.delete(messageId),
+      resume: (signal) => {
+        if (!this.#parked.has(messageId)) return Promise.resolve();
+        const { promise, resolve } = Promise.withResolvers<void>();
+        const entry = { messageId, go: resolve };
+        this.#resuming.push(entry);
+        this.#admitResuming();
+        // A prompt that is stopped takes its place at once to write its end; it ends soon.
+        const stop = () => {
+          const index = this.#resuming.indexOf(entry);
+          if (index >= 0) this.#resuming.splice(index, 1);
+          this.#parked.delete(messageId);
+          resolve();
+        };
+        if (signal.aborted) stop();
+        else signal.addEventListener('abort', stop, { once: true });
+        return promise.finally(() => signal.removeEventListener('abort', stop));
+      },
     };
     const done = this.#run(claim, controller.signal, slot)
       .catch((error: unknown) => this.#logger.error('prompt runner failed', { messageId, error }))
       .finally(() => {
         this.#running.delete(messageId);
         this.#parked.delete(messageId);
+        const waiting = this.#resuming.findIndex((entry) => entry.messageId === messageId);
+        if (waiting >= 0) this.#resuming.splice(waiting, 1);
+        this.#admitResuming();
         this.wake();
       });
     this.#running.set(messageId, { claim, controller, done });

@@ -69,4 +69,33 @@ describe('prompts waiting on a client', () => {
     }
     for (const id of waiting) expect((await api.settled(id, 15_000)).at(-1)?.status).toBe('MESSAGE_STATUS_COMPLETED');
   });
+
+  let requestsBefore = 0;
+  it('go on only when a place is free: answered waits queue behind the prompts that run', async () => {
+    requestsBefore = emulator.requests.length;
+    const api = conversationApi(caller);
+    const waiting = [await api.create({ clientTools: [lookupOrder] }), await api.create({ clientTools: [lookupOrder] })];
+    emulator.enqueue(toolUseTurn('lookup_order', { number: 'B-1' }), toolUseTurn('lookup_order', { number: 'B-2' }));
+    for (const id of waiting) await api.send(id, 'Where is my order?');
+    for (let waited = 0; (await waitingCalls()).length < 2; waited += 50) {
+      if (waited > 15_000) throw new Error('the two prompts did not reach their client tool calls');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Two slow replies take both places.
+    const busy = [await api.create(), await api.create()];
+    emulator.enqueue(textTurn('slow '.repeat(60), { tokensPerSecond: 40 }), textTurn('slow '.repeat(60), { tokensPerSecond: 40 }));
+    for (const id of busy) await api.send(id, 'take your time');
+    for (let waited = 0; emulator.requests.length < requestsBefore + 4; waited += 20) {
+      if (waited > 10_000) throw new Error('the slow replies did not start');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // The callers answer; the waiting prompts have no place until a slow reply ends.
+    emulator.enqueue(textTurn('B-1 ships today.'), textTurn('B-2 ships tomorrow.'));
+    for (const row of await waitingCalls()) await caller.unary('SubmitToolResult', { conversationId: row.conversation_id, toolUseId: row.tool_use_id, content: 'packed' });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const slowStillRunning = (await api.messages(busy[0]!)).some((m) => m.status === 'MESSAGE_STATUS_PROCESSING');
+    if (slowStillRunning) expect(emulator.requests.length).toBe(requestsBefore + 4);
+    for (const id of [...busy, ...waiting]) expect((await api.settled(id, 20_000)).at(-1)?.status).toBe('MESSAGE_STATUS_COMPLETED');
+    expect(emulator.requests.length).toBe(requestsBefore + 6);
+  });
 });

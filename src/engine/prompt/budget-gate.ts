@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeRefusal, tokenRefusal, type BudgetRefusal } from '../../domain/budget.ts';
 import type { TenantPolicy } from '../../domain/tenant-policy.ts';
 import type { LimitStore } from '../../store/limit-store.ts';
+import type { PromptSlot } from '../claim-loop.ts';
 import type { TenantLimits } from '../identity/tenant-limits.ts';
 
 /** The tenant's (or subject's) daily tokens ran out between the send and the first model request. */
@@ -37,7 +38,7 @@ export class BudgetGate {
   }
 
   /** Resolves when the request may be made; throws BudgetExhausted, or the signal's reason. */
-  async beforeRequest(payer: Payer, firstOfAttempt: boolean, signal: AbortSignal): Promise<void> {
+  async beforeRequest(payer: Payer, firstOfAttempt: boolean, signal: AbortSignal, slot?: PromptSlot): Promise<void> {
     const policy = await this.#limits.policy(payer.tenantId);
     if (firstOfAttempt && (policy.tokensPerDay !== undefined || policy.subject?.tokensPerDay !== undefined)) {
       const refusal = tokenRefusal(policy, await this.#store.read(payer.tenantId, payer.subjectId));
@@ -52,7 +53,13 @@ export class BudgetGate {
     for (;;) {
       const taken = await this.#store.takeRequest(payer.tenantId, payer.subjectId, limits);
       if (taken.taken) return;
-      await sleep(taken.retryAfterMs, undefined, { signal });
+      // Up to a minute: the place goes to another tenant's prompt meanwhile.
+      slot?.park();
+      try {
+        await sleep(taken.retryAfterMs, undefined, { signal });
+      } finally {
+        await slot?.resume(signal);
+      }
     }
   }
 }

@@ -63,7 +63,8 @@ export class ClientToolWaiter {
       }
     } finally {
       unsubscribe();
-      slot.resume();
+      // Goes on only once a place is free: parked prompts must not all run at once.
+      await slot.resume(signal);
     }
   }
 }

@@ -149,7 +149,7 @@ export class PromptRunner {
       const problems = validateRequest(request);
       // A bug in the history builder: never send what the API would reject.
       if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
-      await this.#deps.budget.beforeRequest({ tenantId: claim.ownerId, subjectId: conversation.subjectId }, round === 0, signal);
+      await this.#deps.budget.beforeRequest({ tenantId: claim.ownerId, subjectId: conversation.subjectId }, round === 0, signal, slot);
       const startedAt = new Date();
       const final = await callModel({
         anthropic,
