@@ -39,6 +39,9 @@ export const requestErrors = {
     ),
   subscriberOverflow: (limit: number, unit: 'events' | 'bytes' = 'events') =>
     new RequestError('resource_exhausted', `the subscriber fell more than ${limit} ${unit} behind; resubscribe with after_seq to continue`),
+  // No `:` or `;`, which grpc-js would show percent-encoded.
+  eventsPruned: (afterSeq: number) =>
+    new RequestError('unavailable', `the events after seq ${afterSeq} are past the retention horizon. Subscribe again (with after_seq) to get a fresh snapshot`),
   /** `holder`: "conversation <id>", "this caller", or "this instance". */
   subscriberLimit: (holder: string, limit: number) =>
     new RequestError(

@@ -5,7 +5,7 @@ import type { EventNotice } from '../store/event-log.ts';
 import type { Notifications } from '../store/notifications.ts';
 import { HubShutDown, Subscription, type BufferLimits, type ReadEvents } from './subscription.ts';
 
-export { ConversationDeleted, HubShutDown, SubscriberOverflow, Subscription, type ReadEvents } from './subscription.ts';
+export { ConversationDeleted, EventsPruned, HubShutDown, SubscriberOverflow, Subscription, type ReadEvents } from './subscription.ts';
 
 /** The conversation, or the whole instance, already has as many subscriptions here as it may. */
 export class SubscriberLimitReached extends Error {

@@ -2,7 +2,7 @@ import type { SequencedEvent } from '../domain/events.ts';
 import type { ConversationSnapshot, Owner } from '../domain/records.ts';
 import { requestErrors } from '../domain/request-errors.ts';
 import type { SnapshotStore } from '../store/snapshot-store.ts';
-import { ConversationDeleted, HubShutDown, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from './event-hub.ts';
+import { ConversationDeleted, EventsPruned, HubShutDown, SubscriberLimitReached, SubscriberOverflow, type EventHub, type Subscription } from './event-hub.ts';
 
 /** What a subscription delivers, in order: a snapshot (unless resumed), then events and heartbeats. */
 export type SubscriptionItem =
@@ -55,6 +55,7 @@ export async function* subscribe(hub: EventHub, snapshots: SnapshotStore, reques
   } catch (error) {
     if (error instanceof SubscriberOverflow) throw requestErrors.subscriberOverflow(error.limit, error.unit);
     if (error instanceof ConversationDeleted) throw requestErrors.conversationDeleted(conversationId);
+    if (error instanceof EventsPruned) throw requestErrors.eventsPruned(error.afterSeq);
     if (error instanceof HubShutDown) throw requestErrors.shuttingDown();
     throw error;
   } finally {

@@ -44,6 +44,16 @@ export class HubShutDown extends Error {
   }
 }
 
+/** The events after what the subscriber holds were pruned: it must start again from a snapshot. */
+export class EventsPruned extends Error {
+  readonly afterSeq: number;
+  constructor(afterSeq: number) {
+    super(`the events after seq ${afterSeq} were pruned`);
+    this.name = 'EventsPruned';
+    this.afterSeq = afterSeq;
+  }
+}
+
 export class ConversationDeleted extends Error {
   constructor() {
     super('the conversation was deleted');
@@ -171,6 +181,9 @@ export class Subscription {
           for (;;) {
             const batch = await this.#read(this.conversationId, this.#lastSeq!, READ_BATCH);
             if (this.#closed) return;
+            // The table itself has a gap after what the subscriber holds: those events were
+            // pruned (retention), and reading again would find the same gap for ever.
+            if (batch.length > 0 && batch[0]!.seq > this.#lastSeq! + 1) throw new EventsPruned(this.#lastSeq!);
             this.#deliver(batch);
             if (batch.length < READ_BATCH) break;
           }

@@ -4,7 +4,7 @@
 // made by hand, and a read function that the subscriptions only call when they must catch up.
 import { describe, expect, it } from 'vitest';
 import type { SequencedEvent } from '../../src/domain/events.ts';
-import { Subscription, SubscriberOverflow } from '../../src/engine/subscription.ts';
+import { EventsPruned, Subscription, SubscriberOverflow } from '../../src/engine/subscription.ts';
 import type { EventNotice } from '../../src/store/event-log.ts';
 
 function delta(seq: number, chars: number): SequencedEvent {
@@ -40,5 +40,21 @@ describe('a subscriber buffer', () => {
       subscription.notify(notice([event]), [event]);
       expect((await subscription.next(10, signal))?.map((e) => e.seq)).toEqual([seq]);
     }
+  });
+});
+
+describe('a subscriber whose next events were pruned', () => {
+  it('fails with EventsPruned instead of reading the same gap for ever', async () => {
+    let reads = 0;
+    const afterPruning = async (): Promise<SequencedEvent[]> => {
+      reads++;
+      return [delta(7, 10), delta(8, 10)];
+    };
+    const subscription = new Subscription('c', afterPruning, { events: 1_000, bytes: 1_000_000 }, () => undefined);
+    subscription.startAfter(3);
+    const failure = await subscription.next(1_000, new AbortController().signal).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(EventsPruned);
+    expect((failure as EventsPruned).afterSeq).toBe(3);
+    expect(reads).toBe(1);
   });
 });
