@@ -38,11 +38,13 @@ export async function rotateLegacyPassword(dataDir: string, url: (password: stri
     await rename(pending, passwordFile(dataDir));
     return interrupted;
   }
-  const password = randomBytes(24).toString('base64url');
-  await writeFile(pending, `${password}\n`, { mode: 0o600 });
+  // Logged in with the old password before anything is written: a failure here (the server not
+  // answering yet) must not overwrite a pending file that may hold the real password.
   const client = new pg.Client({ connectionString: url(LEGACY_PASSWORD) });
   await client.connect();
+  const password = randomBytes(24).toString('base64url');
   try {
+    await writeFile(pending, `${password}\n`, { mode: 0o600 });
     // base64url only: nothing to escape. ALTER ROLE takes no bound parameters.
     await client.query(`alter role current_user password '${password}'`);
   } finally {
