@@ -87,7 +87,7 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
   });
 
   if (fresh) {
-    await pg.initialise().catch((error: unknown) => {
+    await withPrivateTmpdir(`${dataDir}-init`, process.getuid?.() === 0 ? USER : null, () => pg.initialise()).catch((error: unknown) => {
       throw new Error(`Could not initialise the embedded PostgreSQL in ${dataDir}: ${describe(error)}`);
     });
   }
@@ -109,6 +109,35 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
       if (!options.persistent) await forgetPassword(dataDir);
     },
   };
+}
+
+/**
+ * Runs `work` with the temporary directory a private one: the library writes the new password to
+ * a file in it for initdb, with the default permissions, which in a shared /tmp any local user
+ * could read while initdb runs.
+ */
+async function withPrivateTmpdir<T>(dir: string, user: string | null, work: () => Promise<T>): Promise<T> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const before = process.env.TMPDIR;
+  try {
+    // Made by the library when it is missing, so only now can the directory be given to it.
+    if (user !== null) await ensureUser(user);
+    await privateTo(dir, user);
+    process.env.TMPDIR = dir;
+    return await work();
+  } finally {
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The OS user the server runs as, made when missing as the library would make it. */
+async function ensureUser(user: string): Promise<void> {
+  const run = promisify(execFile);
+  if (await run('id', ['-u', user]).then(() => true, () => false)) return;
+  await run('groupadd', [user]).catch(() => undefined);
+  await run('useradd', ['-g', user, user]);
 }
 
 /** Makes `dir` reachable by its owner only: `user` (who runs the server) or this process's. */
