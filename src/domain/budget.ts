@@ -1,6 +1,6 @@
 // Whether a tenant (and the subject a conversation belongs to) has budget left for one more
 // prompt or model request. Pure: the stores read the usage, this decides.
-import type { Budgets, TenantPolicy } from './tenant-policy.ts';
+import { BUDGET_FIELDS, type Budgets, type TenantPolicy } from './tenant-policy.ts';
 
 /** What one scope (the whole tenant, or one subject) has used in the current windows. */
 export interface BudgetUsage {
@@ -33,20 +33,20 @@ export interface BudgetRefusal {
 }
 
 /** How long a caller refused for running prompts is told to wait: a prompt's length is unknown. */
-export const RUNNING_RETRY_MS = 1_000;
+const RUNNING_RETRY_MS = 1_000;
 
 /** The first budget that one more prompt would exceed, or null. */
-export function sendRefusal(policy: TenantPolicy, reading: UsageReading): BudgetRefusal | null {
+export function sendRefusal(policy: TenantPolicy, reading: UsageReading, only: readonly BudgetName[] = BUDGET_FIELDS): BudgetRefusal | null {
   const scopes: Array<['tenant' | 'subject', Budgets, BudgetUsage]> = [['tenant', policy, reading.tenant]];
   if (reading.subject && policy.subject) scopes.push(['subject', policy.subject, reading.subject]);
   for (const [scope, budgets, used] of scopes) {
-    if (budgets.tokensPerDay !== undefined && used.tokensToday >= budgets.tokensPerDay) {
+    if (only.includes('tokensPerDay') && budgets.tokensPerDay !== undefined && used.tokensToday >= budgets.tokensPerDay) {
       return { scope, budget: 'tokensPerDay', limit: budgets.tokensPerDay, retryAfterMs: msUntilNextDay(reading.now) };
     }
-    if (budgets.requestsPerMinute !== undefined && used.requestsThisMinute >= budgets.requestsPerMinute) {
+    if (only.includes('requestsPerMinute') && budgets.requestsPerMinute !== undefined && used.requestsThisMinute >= budgets.requestsPerMinute) {
       return { scope, budget: 'requestsPerMinute', limit: budgets.requestsPerMinute, retryAfterMs: msUntilNextMinute(reading.now) };
     }
-    if (budgets.runningPrompts !== undefined && !reading.conversationActive && used.runningPrompts >= budgets.runningPrompts) {
+    if (only.includes('runningPrompts') && budgets.runningPrompts !== undefined && !reading.conversationActive && used.runningPrompts >= budgets.runningPrompts) {
       return { scope, budget: 'runningPrompts', limit: budgets.runningPrompts, retryAfterMs: RUNNING_RETRY_MS };
     }
   }
@@ -54,18 +54,11 @@ export function sendRefusal(policy: TenantPolicy, reading: UsageReading): Budget
 }
 
 /** The first daily token budget already spent, or null: checked before a prompt's first model request. */
-export function tokenRefusal(policy: TenantPolicy, reading: Pick<UsageReading, 'tenant' | 'subject' | 'now'>): BudgetRefusal | null {
-  if (policy.tokensPerDay !== undefined && reading.tenant.tokensToday >= policy.tokensPerDay) {
-    return { scope: 'tenant', budget: 'tokensPerDay', limit: policy.tokensPerDay, retryAfterMs: msUntilNextDay(reading.now) };
-  }
-  const subjectLimit = policy.subject?.tokensPerDay;
-  if (reading.subject && subjectLimit !== undefined && reading.subject.tokensToday >= subjectLimit) {
-    return { scope: 'subject', budget: 'tokensPerDay', limit: subjectLimit, retryAfterMs: msUntilNextDay(reading.now) };
-  }
-  return null;
+export function tokenRefusal(policy: TenantPolicy, reading: UsageReading): BudgetRefusal | null {
+  return sendRefusal(policy, reading, ['tokensPerDay']);
 }
 
-export function msUntilNextDay(now: Date): number {
+function msUntilNextDay(now: Date): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
   return next - now.getTime();
 }

@@ -46,7 +46,9 @@ export class ConversationEngine {
       const policy = await this.#deps.limits.checkSettings(owner.tenantId, input.settings);
       const limit = policy.conversations;
       if (limit === undefined) return this.#deps.conversations.create(owner, input);
-      return (await this.#deps.conversations.createWithin(owner, input, limit)) ?? Promise.reject(requestErrors.conversationLimit(limit));
+      const created = await this.#deps.conversations.createWithin(owner, input, limit);
+      if (!created) throw requestErrors.conversationLimit(limit);
+      return created;
     });
   }
 

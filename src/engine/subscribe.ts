@@ -74,7 +74,7 @@ function open(hub: EventHub, conversationId: string, owner: Owner): Subscription
 }
 
 /** A tenant and a subject of it are separate principals: one user's streams leave room for the others'. */
-export function principalKey(owner: Owner): string {
+function principalKey(owner: Owner): string {
   return owner.subjectId === null ? owner.tenantId : `${owner.tenantId}\u0000${owner.subjectId}`;
 }
 

@@ -76,7 +76,8 @@ export class Subscription {
   readonly #onClose: () => void;
   #lastSeq: number | null = null;
   #queue: SequencedEvent[] = [];
-  #queuedBytes = 0;
+  /** null: not sized since the queue was last taken. */
+  #queuedBytes: number | null = null;
   #reading = false;
   #readAgain = false;
   #failure: Error | null = null;
@@ -120,7 +121,7 @@ export class Subscription {
     if (this.#queue.length === 0) return null;
     const events = this.#queue;
     this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#queuedBytes = null;
     return events;
   }
 
@@ -128,7 +129,7 @@ export class Subscription {
     if (this.#closed) return;
     this.#closed = true;
     this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#queuedBytes = null;
     this.#onClose();
     this.#wake?.();
   }
@@ -208,23 +209,32 @@ export class Subscription {
     this.#lastSeq = fresh.at(-1)!.seq;
     const behind = this.#queue.length > 0;
     this.#queue.push(...fresh);
-    for (const event of fresh) this.#queuedBytes += sizeOf(event);
     if (this.#queue.length > this.#limits.events) {
       this.#fail(new SubscriberOverflow(this.#limits.events));
       return;
     }
-    // A subscriber that had taken everything before is not behind, however large these events.
-    if (behind && this.#queuedBytes > this.#limits.bytes) {
+    // A subscriber that had taken everything before is not behind, however large these events;
+    // and one that keeps up (most) is never sized at all.
+    if (behind && this.#bytesQueued(fresh) > this.#limits.bytes) {
       this.#fail(new SubscriberOverflow(this.#limits.bytes, 'bytes'));
       return;
     }
     this.#wake?.();
   }
 
+  /** What waits for the subscriber, in bytes: sized the first time it is behind, then as events arrive. */
+  #bytesQueued(fresh: readonly SequencedEvent[]): number {
+    const unsized = this.#queuedBytes === null ? this.#queue : fresh;
+    let bytes = this.#queuedBytes ?? 0;
+    for (const event of unsized) bytes += sizeOf(event);
+    this.#queuedBytes = bytes;
+    return bytes;
+  }
+
   #fail(error: Error): void {
     this.#failure ??= error;
     this.#queue = [];
-    this.#queuedBytes = 0;
+    this.#queuedBytes = null;
     this.#wake?.();
   }
 }

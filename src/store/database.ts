@@ -44,7 +44,8 @@ export class Database implements Sql {
       held.release();
       return rows;
     } catch (error) {
-      held.release(error instanceof Error && isBroken(error) ? error : undefined);
+      // As pool.query does: a connection whose statement failed is not reused.
+      held.release(error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
   }
@@ -135,8 +136,3 @@ export class Database implements Sql {
   }
 }
 
-/** Errors after which a pooled connection must not be reused: the server closed it. */
-function isBroken(error: Error): boolean {
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && (/^08/.test(code) || /^57P0[1-3]$/.test(code));
-}

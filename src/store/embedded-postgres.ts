@@ -65,6 +65,8 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => undefined);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  // Postgres refuses to run as root: then the library runs it as this user, who owns its files.
+  const serverUser = process.getuid?.() === 0 ? USER : null;
   const fresh = !existsSync(path.join(dataDir, 'PG_VERSION'));
   // A cluster with no password file was made with the fixed password of old: rotated below.
   const known = fresh ? await newPassword(dataDir) : await readPassword(dataDir);
@@ -75,7 +77,7 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
     password: known ?? '',
     authMethod: 'scram-sha-256',
     persistent: options.persistent,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: serverUser !== null,
     initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
     postgresFlags: [
       '-c', 'listen_addresses=127.0.0.1',
@@ -87,13 +89,13 @@ async function startClaimed(dataDir: string, socketDir: string, options: Embedde
   });
 
   if (fresh) {
-    await withPrivateTmpdir(`${dataDir}-init`, process.getuid?.() === 0 ? USER : null, () => pg.initialise()).catch((error: unknown) => {
+    await withPrivateTmpdir(`${dataDir}-init`, serverUser, () => pg.initialise()).catch((error: unknown) => {
       throw new Error(`Could not initialise the embedded PostgreSQL in ${dataDir}: ${describe(error)}`);
     });
   }
   // Only the server (and this user, which connects over TCP) may use its socket: a socket any
   // local process can reach is one password away from the superuser.
-  await privateTo(socketDir, process.getuid?.() === 0 ? USER : null);
+  await privateTo(socketDir, serverUser);
   await pg.start().catch((error: unknown) => {
     throw new Error(
       `Could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${describe(error)}. ` +

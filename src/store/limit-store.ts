@@ -134,7 +134,7 @@ class OverLimit {
  * whether that conversation is one of them: called in a transaction holding `lockRunning`, so
  * that two sends cannot both take the last one.
  */
-export async function readBudgetUsage(
+async function readBudgetUsage(
   sql: Sql,
   scope: { tenantId: string; subjectId: string | null; conversationId: string | null },
 ): Promise<UsageReading> {
@@ -187,7 +187,7 @@ export async function refuseOverBudget(
 }
 
 /** Serialises, per tenant, the sends that count its running prompts (until the transaction ends). */
-export async function lockRunning(sql: Sql, tenantId: string): Promise<void> {
+async function lockRunning(sql: Sql, tenantId: string): Promise<void> {
   await sql.query(`select pg_advisory_xact_lock(hashtextextended('parley.running:' || $1, 0))`, [tenantId]);
 }
 

@@ -55,10 +55,9 @@ describe('prompts waiting on a client', () => {
     const other = await api.create();
     emulator.enqueue(textTurn('Answered while the others wait.'));
     await api.send(other, 'hello');
-    const started = Date.now();
+    // Held back, it would wait for a place until a client answered (never, here): settled() would time out.
     const answered = await api.settled(other, 10_000);
     expect(answered.at(-1)).toMatchObject({ role: 'ROLE_ASSISTANT', status: 'MESSAGE_STATUS_COMPLETED' });
-    expect(Date.now() - started).toBeLessThan(8_000);
     expect(await waitingCalls()).toHaveLength(2);
 
     // The waiting ones go on when their callers answer.

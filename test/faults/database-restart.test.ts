@@ -88,6 +88,31 @@ async function closeWithin(app: { close(): Promise<void> }, ms: number): Promise
 }
 
 /** The HTTP status of GET /readyz, or 0 when it does not answer within `timeoutMs`. */
+/**
+ * Whether `count` sessions of the database at `url` wait on a lock with a statement like
+ * `pattern`, within 10 s. Asked on a connection of its own: inside the locker's transaction
+ * pg_stat_activity would keep showing its first snapshot.
+ */
+async function sessionsWaitingOnLock(url: string, pattern: string, count: number): Promise<boolean> {
+  const observer = new pg.Client({ connectionString: url });
+  await observer.connect();
+  try {
+    const database = new URL(url).pathname.slice(1);
+    const waiting = async () =>
+      Number(
+        (
+          await observer.query<{ n: string }>(
+            `select count(*) as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and query like $2`,
+            [database, pattern],
+          )
+        ).rows[0]!.n,
+      );
+    return await until(async () => (await waiting()) >= count, 10_000);
+  } finally {
+    await observer.end();
+  }
+}
+
 async function readyz(baseUrl = server.baseUrl, timeoutMs = 5_000): Promise<number> {
   try {
     return (await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(timeoutMs) })).status;
@@ -248,22 +273,7 @@ describe('the database restarting with transactions in flight', () => {
     await locker.connect();
     await locker.query('begin');
     await locker.query('select id from message where id = any($1::uuid[]) for update', [users]);
-    // Asked on another connection: within the locker's transaction pg_stat_activity would keep
-    // showing its first snapshot.
-    const observer = new pg.Client({ connectionString: leakUrl });
-    await observer.connect();
-    const waiting = async () => {
-      const { rows } = await observer.query<{ waiting: string }>(
-        `select count(*) as waiting from pg_stat_activity
-         where datname = 'parley_leak' and wait_event_type = 'Lock' and query like '%for share%'`,
-      );
-      return Number(rows[0]!.waiting);
-    };
-    try {
-      expect(await until(async () => (await waiting()) >= 3, 10_000)).toBe(true);
-    } finally {
-      await observer.end();
-    }
+    expect(await sessionsWaitingOnLock(leakUrl, '%for share%', 3)).toBe(true);
     await postgres.stop();
     await postgres.start();
     restarted = true;
@@ -312,15 +322,7 @@ describe('the database restarting with ORM transactions in flight', () => {
     await locker.connect();
     await locker.query(`select pg_advisory_lock(hashtextextended('parley.restart-test', 0))`);
     const held = [0, 1, 2].map(() => orm!.em.fork().transactional(async (em) => em.execute(lock)).catch((error: unknown) => error));
-    const observer = new pg.Client({ connectionString: postgres.url });
-    await observer.connect();
-    try {
-      const waiting = async () =>
-        Number((await observer.query<{ n: string }>(`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%parley.restart-test%'`)).rows[0]!.n);
-      expect(await until(async () => (await waiting()) >= 3, 10_000)).toBe(true);
-    } finally {
-      await observer.end();
-    }
+    expect(await sessionsWaitingOnLock(postgres.url, '%parley.restart-test%', 3)).toBe(true);
     await postgres.stop();
     await postgres.start();
     restarted = true;

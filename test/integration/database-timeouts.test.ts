@@ -37,13 +37,11 @@ describe('database timeouts', () => {
     const id = await conversationApi(client).create();
     await locker.query('begin');
     await locker.query('select id from conversation where id = $1 for update', [id]);
-    const started = Date.now();
     const sent = await client.unary('SendMessage', { conversationId: id, text: 'held up' });
-    const waited = Date.now() - started;
     await locker.query('rollback');
+    // Cancelled by the server at the bound (unavailable), not left to the request's own deadline
+    // (30 s, deadline_exceeded).
     expect(sent.ok === false && [sent.code, sent.message]).toEqual([Code.Unavailable, expect.stringContaining('too slow right now')]);
-    // Cancelled by the server near the bound, not left to the request's own deadline (30 s).
-    expect(waited).toBeLessThan(10_000);
     expect(await messages(id)).toBe(0);
     // The pool is whole afterwards.
     expect((await client.unary('SendMessage', { conversationId: id, text: 'now it goes' })).ok).toBe(true);
@@ -64,13 +62,11 @@ describe('database timeouts', () => {
       // finds none free within the acquire timeout.
       const held = ids.map((conversationId) => caller.unary('SendMessage', { conversationId, text: 'waiting' }));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const started = Date.now();
+      // Without the bound it would wait for a send to finish, then succeed.
       const listed = await caller.unary('ListConversations', {});
-      const waited = Date.now() - started;
       await locker.query('rollback');
       expect((await Promise.all(held)).every((sent) => sent.ok)).toBe(true);
       expect(listed.ok === false && listed.code).toBe(Code.Unavailable);
-      expect(waited).toBeLessThan(4_000);
       expect((await caller.unary('ListConversations', {})).ok).toBe(true);
     } finally {
       caller.close();
