@@ -56,10 +56,18 @@ describe('shutting down', () => {
     try {
       const api = conversationApi(sender);
       const id = await api.create();
-      const streams = clients.map((client) => client.stream('Subscribe', { conversationId: id }, { timeoutMs: 30_000 }));
-      for (let waited = 0; server.app.hub.subscriberCount < clients.length && waited < 10_000; waited += 20) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      // Each stream has its snapshot before the send, so the prompt's events reach every stream
+      // as events (a snapshot read late could already reflect them all).
+      const snapshots = clients.map(() => Promise.withResolvers<void>());
+      const streams = clients.map((client, i) =>
+        client.stream('Subscribe', { conversationId: id }, {
+          timeoutMs: 30_000,
+          onResponse: (response) => {
+            if ((response as { snapshot?: unknown }).snapshot) snapshots[i]!.resolve();
+          },
+        }),
+      );
+      await Promise.all(snapshots.map((s) => s.promise));
       expect(server.app.hub.subscriberCount).toBe(clients.length);
       const sent = await api.send(id, 'please answer');
       await emulator.waitForRequests(1);

@@ -26,11 +26,20 @@ export interface StreamResult {
   error: { code: Code; message: string } | null;
 }
 
+export interface StreamOptions {
+  take?: number;
+  timeoutMs?: number;
+  onResponse?: (response: JsonValue) => void;
+}
+
 export interface RpcClient {
   readonly name: string;
   unary(method: string, request: JsonValue): Promise<CallResult>;
-  /** Reads a server stream until it ends, fails, or `take` responses arrived (then cancels). */
-  stream(method: string, request: JsonValue, options?: { take?: number; timeoutMs?: number }): Promise<StreamResult>;
+  /**
+   * Reads a server stream until it ends, fails, or `take` responses arrived (then cancels).
+   * `onResponse` sees each response as it arrives, for a test that acts while the stream is open.
+   */
+  stream(method: string, request: JsonValue, options?: StreamOptions): Promise<StreamResult>;
   close(): void;
 }
 
@@ -111,6 +120,7 @@ function connectClient(name: string, transport: Transport): RpcClient {
         const stream = client[m.localName]!(fromJson(m.input, request), { signal: abort.signal }) as AsyncIterable<never>;
         for await (const response of stream) {
           responses.push(toJson(m.output, response));
+          options.onResponse?.(responses.at(-1)!);
           if (options.take !== undefined && responses.length >= options.take) {
             abort.abort();
             break;
@@ -201,6 +211,7 @@ function grpcJsClient(baseUrl: string, headers: Record<string, string>): RpcClie
         }, options.timeoutMs ?? 10_000);
         call.on('data', (response: unknown) => {
           responses.push(fromGrpcJs(m.output, response));
+          options.onResponse?.(responses.at(-1)!);
           if (options.take !== undefined && responses.length >= options.take) {
             finish(null);
             call.cancel();
