@@ -13,6 +13,7 @@ import { ClaimLoop } from './engine/claim-loop.ts';
 import { ConversationEngine } from './engine/conversation-engine.ts';
 import { EventHub } from './engine/event-hub.ts';
 import { EventPruner } from './engine/event-pruner.ts';
+import { HealthMonitor } from './engine/health-monitor.ts';
 import { Authenticator } from './engine/identity/authenticator.ts';
 import { JwtVerifier } from './engine/identity/jwt-verifier.ts';
 import { TenantLimits } from './engine/identity/tenant-limits.ts';
@@ -166,8 +167,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxQueuedPerConversation: config.maxQueuedPerConversation,
     });
 
+    // Up is not enough: a database that refuses writes (a standby, read-only) serves no sends.
+    // One query answers both (it fails when the database is away).
+    const health = new HealthMonitor(() => stores.acceptsWrites(), { probeEveryMs: config.healthProbeMs, probeTimeoutMs: HEALTH_PROBE_TIMEOUT_MS });
+    cleanup.push(async () => health.close());
     const handler = httpHandler({
       routes: routes({
+        health,
         engine,
         settings: {
           defaultModel: config.defaultModel,
@@ -183,9 +189,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // the caller already has deadline_exceeded, is only logged.
       interceptors: [errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
-      // Up is not enough: a database that refuses writes (a standby, read-only) serves no sends.
-      // One query answers both (it fails when the database is away).
-      ready: () => stores.acceptsWrites(),
+      ready: async () => (await health.status()) === 'serving',
       open: { isOpen: () => authenticator.isOpen(), allowedHosts: config.allowedHosts },
       logger,
     });
@@ -210,9 +214,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         return listener.port;
       },
       async close() {
+        // Load balancers watching health stop sending new calls while the last prompts finish.
+        health.startDraining();
         await claimLoop.stop(config.shutdownGraceMs);
         // Subscribers watched the last prompts finish; now their streams end with a status.
         hub.shutDown();
+        health.close();
         await listener?.close(STREAM_DRAIN_MS);
         const [failure] = await release();
         if (failure !== undefined) throw failure;
@@ -250,6 +257,9 @@ function isLoopback(host: string): boolean {
 /** Event pruning: a round every minute on every instance, 5,000 events per statement. */
 const EVENT_PRUNE_EVERY_MS = 60_000;
 const EVENT_PRUNE_BATCH = 5_000;
+
+/** A database that has not answered a health probe by then is counted as away. */
+const HEALTH_PROBE_TIMEOUT_MS = 2_000;
 
 /** How long open responses get to finish once the port closes, before their connections are cut. */
 const STREAM_DRAIN_MS = 2_000;

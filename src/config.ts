@@ -66,6 +66,8 @@ export interface Config {
   deltaFlushMs: number;
   /** Heartbeat interval on an idle Subscribe stream. */
   heartbeatMs: number;
+  /** How often the health service asks the database while a Watch is open. */
+  healthProbeMs: number;
   /** Events a subscriber may fall behind by before its stream ends with resource_exhausted. */
   subscriberBufferEvents: number;
   /** Bytes of events (as JSON) a subscriber may fall behind by: memory per slow subscriber stays bounded. */
@@ -186,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),
     deltaFlushMs: integer('PARLEY_DELTA_FLUSH_MS', 50, 1, 600_000),
     heartbeatMs: integer('PARLEY_HEARTBEAT_MS', 15_000, 10, 3_600_000),
+    healthProbeMs: integer('PARLEY_HEALTH_PROBE_MS', 5_000, 10, 3_600_000),
     subscriberBufferEvents: integer('PARLEY_SUBSCRIBER_BUFFER_EVENTS', 10_000, 1, 10_000_000),
     subscriberBufferBytes: integer('PARLEY_SUBSCRIBER_BUFFER_BYTES', 2 * 1024 * 1024, 1_024, 1024 * 1024 * 1024),
     shutdownGraceMs: integer('PARLEY_SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),

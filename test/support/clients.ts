@@ -4,7 +4,7 @@
 // JSON, converted at the edge of each client.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type JsonValue } from '@bufbuild/protobuf';
+import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type DescService, type JsonValue } from '@bufbuild/protobuf';
 import { anyUnpack, type Duration } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError, createClient, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from '@connectrpc/connect-node';
@@ -44,17 +44,12 @@ export interface RpcClient {
 }
 
 const PROTO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto');
-const PROTO_FILE = 'parley/v1/conversation_service.proto';
 const SERVICE = ConversationService.typeName;
 
-function method(name: string): DescMethod {
-  const found = ConversationService.method[lowerFirst(name) as keyof typeof ConversationService.method];
-  if (!found) throw new Error(`no method ${name}`);
+function methodOf(service: DescService, name: string): DescMethod {
+  const found = service.methods.find((m) => m.name === name);
+  if (!found) throw new Error(`no method ${name} in ${service.typeName}`);
   return found;
-}
-
-function lowerFirst(name: string): string {
-  return name.charAt(0).toLowerCase() + name.slice(1);
 }
 
 export const CLIENT_KINDS = ['grpc-js', 'connect-node/grpc', 'connect-node/grpc-web', 'connect-node/connect'] as const;
@@ -67,6 +62,8 @@ export interface ClientOptions {
   authorization?: string;
   /** More headers (metadata) sent on every call. */
   headers?: Record<string, string>;
+  /** The service called (ConversationService unless given): grpc-js reads its file from proto/. */
+  service?: DescService;
 }
 
 export function createRpcClient(kind: ClientKind, baseUrl: string, options: ClientOptions = {}): RpcClient {
@@ -78,20 +75,22 @@ export function createRpcClient(kind: ClientKind, baseUrl: string, options: Clie
       return next(request);
     },
   ];
+  const service = options.service ?? ConversationService;
   switch (kind) {
     case 'grpc-js':
-      return grpcJsClient(baseUrl, headers);
+      return grpcJsClient(service, baseUrl, headers);
     case 'connect-node/grpc':
-      return connectClient(kind, createGrpcTransport({ baseUrl, interceptors }));
+      return connectClient(service, kind, createGrpcTransport({ baseUrl, interceptors }));
     case 'connect-node/grpc-web':
-      return connectClient(kind, createGrpcWebTransport({ baseUrl, httpVersion: '1.1', interceptors }));
+      return connectClient(service, kind, createGrpcWebTransport({ baseUrl, httpVersion: '1.1', interceptors }));
     case 'connect-node/connect':
-      return connectClient(kind, createConnectTransport({ baseUrl, httpVersion: '1.1', interceptors }));
+      return connectClient(service, kind, createConnectTransport({ baseUrl, httpVersion: '1.1', interceptors }));
   }
 }
 
-function connectClient(name: string, transport: Transport): RpcClient {
-  const client = createClient(ConversationService, transport) as unknown as Record<
+function connectClient(service: DescService, name: string, transport: Transport): RpcClient {
+  const method = (methodName: string) => methodOf(service, methodName);
+  const client = createClient(service, transport) as unknown as Record<
     string,
     (request: unknown, options?: { signal?: AbortSignal }) => unknown
   >;
@@ -138,8 +137,10 @@ function connectClient(name: string, transport: Transport): RpcClient {
   };
 }
 
-function grpcJsClient(baseUrl: string, headers: Record<string, string>): RpcClient {
-  const definition = protoLoader.loadSync(PROTO_FILE, {
+function grpcJsClient(service: DescService, baseUrl: string, headers: Record<string, string>): RpcClient {
+  const method = (methodName: string) => methodOf(service, methodName);
+  const protoFile = service.file.proto.name;
+  const definition = protoLoader.loadSync(protoFile, {
     includeDirs: [PROTO_ROOT],
     keepCase: false,
     longs: String,
@@ -149,13 +150,12 @@ function grpcJsClient(baseUrl: string, headers: Record<string, string>): RpcClie
   });
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => (target.startsWith('google/') ? target : path.join(PROTO_ROOT, target));
-  root.loadSync(PROTO_FILE);
+  root.loadSync(protoFile);
   // protobufjs ships google/protobuf/*.proto internally under these names.
-  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-    parley: { v1: { ConversationService: grpc.ServiceClientConstructor } };
-  };
+  const loaded = grpc.loadPackageDefinition(definition);
+  const Client = service.typeName.split('.').reduce<unknown>((at, part) => (at as Record<string, unknown>)[part], loaded) as grpc.ServiceClientConstructor;
   const target = new URL(baseUrl).host;
-  const client = new loaded.parley.v1.ConversationService(target, grpc.credentials.createInsecure()) as unknown as Record<
+  const client = new Client(target, grpc.credentials.createInsecure()) as unknown as Record<
     string,
     (...args: unknown[]) => unknown
   >;
