@@ -86,8 +86,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       databaseUrl = embedded.url;
     }
 
-    await migrate(databaseUrl);
-    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, timeouts: config.databaseTimeouts, onQuery: options.onQuery });
+    await migrate(databaseUrl, logger);
+    const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, timeouts: config.databaseTimeouts, onQuery: options.onQuery, logger });
     cleanup.push(() => closeOrm(orm));
 
     const stores = await openStores(orm, options.onQuery);

@@ -109,6 +109,12 @@ type Env = Record<string, string | undefined>;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
+/** LOG_LEVEL as the service reads it (unset: info); null when it names no level. */
+export function parseLogLevel(raw: string | undefined): LogLevel | null {
+  const level = raw?.trim().toLowerCase() || 'info';
+  return LOG_LEVELS.includes(level as LogLevel) ? (level as LogLevel) : null;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const text = (name: string): string | null => {
@@ -138,10 +144,8 @@ export function loadConfig(env: Env = process.env): Config {
     }
   };
 
-  const logLevel = (text('LOG_LEVEL') ?? 'info').toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
-    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
-  }
+  const logLevel = parseLogLevel(env['LOG_LEVEL']);
+  if (logLevel === null) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
   const apiKey = text('ANTHROPIC_API_KEY');
   let mcpServers: McpServerConfig[] = [];
   try {
@@ -161,7 +165,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultModel: text('PARLEY_DEFAULT_MODEL') ?? 'claude-sonnet-5-5',
     defaultMaxTokens: integer('PARLEY_DEFAULT_MAX_TOKENS', 4096, 1, 128_000),
     corsOrigins: (text('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
-    logLevel: logLevel as LogLevel,
+    logLevel: logLevel ?? 'info',
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
     databaseTimeouts: {
       acquireMs: integer('DATABASE_ACQUIRE_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -5,8 +5,10 @@
 // as its last line.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseLogLevel } from '../config.ts';
 import { mergePolicy, parsePolicyJson, type TenantPolicy } from '../domain/tenant-policy.ts';
 import { runningEmbeddedUrl, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../store/embedded-postgres.ts';
+import { createLogger } from '../logger.ts';
 import { closeOrm, migrate, openOrm } from '../store/orm.ts';
 import { openStores, type Stores } from '../store/stores.ts';
 import { applyLimitFlags, describePolicy, LIMIT_FLAGS, type LimitFlag } from './limit-flags.ts';
@@ -45,8 +47,10 @@ async function main(argv: string[]): Promise<number> {
       databaseUrl = embedded.url;
     }
   }
-  await migrate(databaseUrl);
-  const orm = await openOrm({ databaseUrl, poolSize: 2 });
+  // Migration lines go to stderr: stdout is the command's answer (the key, as its last line).
+  const logger = createLogger(parseLogLevel(process.env.LOG_LEVEL) ?? 'info');
+  await migrate(databaseUrl, logger);
+  const orm = await openOrm({ databaseUrl, poolSize: 2, logger });
   try {
     const stores = await openStores(orm);
     const { apiKeys } = stores;

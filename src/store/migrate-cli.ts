@@ -5,19 +5,23 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { parseLogLevel } from '../config.ts';
+import { createLogger } from '../logger.ts';
 import { startEmbeddedPostgres } from './embedded-postgres.ts';
 import { closeOrm, migrate, migrateDown, openOrm } from './orm.ts';
 
 const command = process.argv[2] ?? 'up';
+// The service's log format and LOG_LEVEL: each migration applied is a line at info, on stderr.
+const logger = createLogger(parseLogLevel(process.env.LOG_LEVEL) ?? 'info');
 
 if (command === 'up' || command === 'down') {
   const dataDir = path.resolve(process.env.PARLEY_DATA_DIR ?? '.parley', 'pg');
   const embedded = process.env.DATABASE_URL ? null : await startEmbeddedPostgres({ dataDir, persistent: true });
   const databaseUrl = process.env.DATABASE_URL ?? embedded!.url;
   try {
-    if (command === 'up') await migrate(databaseUrl);
-    else console.log(`Reverted ${(await migrateDown(databaseUrl)) ?? 'nothing: no migration is applied'}`);
-    const orm = await openOrm({ databaseUrl });
+    if (command === 'up') await migrate(databaseUrl, logger);
+    else console.log(`Reverted ${(await migrateDown(databaseUrl, logger)) ?? 'nothing: no migration is applied'}`);
+    const orm = await openOrm({ databaseUrl, logger });
     const executed = await orm.migrator.getExecuted();
     console.log(`Database is at migration ${executed.at(-1)?.name ?? '(none)'}`);
     await closeOrm(orm);
@@ -28,8 +32,8 @@ if (command === 'up' || command === 'down') {
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'parley-migration-'));
   const embedded = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'pg'), persistent: false, unsafeFast: true });
   try {
-    await migrate(embedded.url);
-    const orm = await openOrm({ databaseUrl: embedded.url });
+    await migrate(embedded.url, logger);
+    const orm = await openOrm({ databaseUrl: embedded.url, logger });
     const result = await orm.migrator.create(undefined, false, false, process.argv[3]);
     console.log(result.fileName ? `Wrote migrations/${result.fileName}` : 'No schema changes: nothing written');
     await closeOrm(orm);

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, defineConfig } from '@mikro-orm/postgresql';
 import pg from 'pg';
+import { createLogger, type Logger } from '../logger.ts';
 import { entities } from './entities/index.ts';
+import { ormLoggerFactory } from './orm-logger.ts';
 import { guardPool } from './pool-guard.ts';
 
 export type Orm = MikroORM;
@@ -17,6 +19,8 @@ export interface OrmOptions {
   /** Bounds on the pool's waits and on each session's statements; none when left out. */
   timeouts?: DatabaseTimeouts;
   debug?: boolean;
+  /** Where MikroORM's lines go (migrations applied at info, the rest at debug); by default warnings only, on stderr. */
+  logger?: Logger;
   onQuery?: ((sql: string) => void) | undefined;
 }
 
@@ -51,6 +55,9 @@ function ormConfig(options: OrmOptions) {
     pool: { max: options.poolSize ?? 10 },
     driverOptions: { onPoolCreated: guardPool, ...poolOptions(options.timeouts) },
     debug: options.debug ?? false,
+    loggerFactory: ormLoggerFactory(options.logger ?? createLogger('warn')),
+    // MikroORM colours parts of some messages itself (versions, counts, entity names) unless told not to.
+    colors: false,
     // Records are mapped by hand at the repository edge; no entity ever leaves src/store.
     forceUtcTimezone: true,
     ensureDatabase: false,
@@ -90,21 +97,21 @@ export async function closeOrm(orm: Orm): Promise<void> {
  * On a pool of its own, without the service's statement timeout: a migration of a large table
  * may take longer than any request should.
  */
-export async function migrate(databaseUrl: string): Promise<void> {
-  await withMigrationLock(databaseUrl, (orm) => orm.migrator.up());
+export async function migrate(databaseUrl: string, logger?: Logger): Promise<void> {
+  await withMigrationLock(databaseUrl, logger, (orm) => orm.migrator.up());
 }
 
 /** Reverts the last applied migration (`npm run migrate -- down`), under the same lock. */
-export async function migrateDown(databaseUrl: string): Promise<string | null> {
-  return withMigrationLock(databaseUrl, async (orm) => (await orm.migrator.down())[0]?.name ?? null);
+export async function migrateDown(databaseUrl: string, logger?: Logger): Promise<string | null> {
+  return withMigrationLock(databaseUrl, logger, async (orm) => (await orm.migrator.down())[0]?.name ?? null);
 }
 
-async function withMigrationLock<T>(databaseUrl: string, work: (orm: Orm) => Promise<T>): Promise<T> {
+async function withMigrationLock<T>(databaseUrl: string, logger: Logger | undefined, work: (orm: Orm) => Promise<T>): Promise<T> {
   // Two instances starting together must not both run the same migration. A session lock needs
   // one connection held throughout, which the ORM's pool does not promise.
   const lock = new pg.Client({ connectionString: databaseUrl });
   await lock.connect();
-  const orm = await openOrm({ databaseUrl, poolSize: 2 });
+  const orm = await openOrm({ databaseUrl, poolSize: 2, ...(logger ? { logger } : {}) });
   try {
     await lock.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
     return await work(orm);
