@@ -5,6 +5,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { deadlineInterceptor } from './rpc/deadline.ts';
 import { authInterceptor } from './rpc/auth.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
+import { logInterceptor } from './rpc/log.ts';
 import { PageTokens } from './rpc/page-token.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
@@ -52,6 +53,8 @@ export interface App {
 
 export interface AppOptions {
   logger?: Logger;
+  /** Where the app's own logger writes its lines (JSON, one per call) instead of stderr. */
+  logLines?: (line: string) => void;
   /** Called with each SQL statement the ORM runs (statement counts in tests and benchmarks). */
   onQuery?: (sql: string) => void;
   /** In-process tools to offer instead of the built-ins. */
@@ -63,7 +66,7 @@ export interface AppOptions {
  * it. Tests start the real app through this function too.
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, options.logLines);
   const cleanup: Array<() => Promise<void>> = [];
   // Once only: close() after a listen that failed (and released everything) must not stop twice.
   let released: Promise<unknown[]> | null = null;
@@ -185,9 +188,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         heartbeatMs: config.heartbeatMs,
         pageTokens: new PageTokens(await stores.serverSecret('page_token')),
       }),
-      // Errors outermost: a failure before the deadline is mapped as always; one after it, when
-      // the caller already has deadline_exceeded, is only logged.
-      interceptors: [errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
+      // The log line outermost, with the code the caller gets. Errors next: a failure before the
+      // deadline is mapped as always; one after it, when the caller already has
+      // deadline_exceeded, is only logged.
+      interceptors: [logInterceptor(logger), errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: async () => (await health.status()) === 'serving',
       open: { isOpen: () => authenticator.isOpen(), allowedHosts: config.allowedHosts },

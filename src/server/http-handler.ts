@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { requestIdFrom, withLogContext } from '../log-context.ts';
 import type { Logger } from '../logger.ts';
 import { corsFor } from './cors.ts';
 import { hostOf, isAllowedHost, type OpenInstanceOptions } from './open-instance.ts';
@@ -25,9 +26,9 @@ export interface HttpHandlerOptions {
  * gRPC-Web and Connect.
  */
 export function httpHandler(options: HttpHandlerOptions) {
-  const cors = corsFor(options.corsOrigins);
+  const cors = corsFor(options.corsOrigins, options.logger);
   // `*` holds only while callers must authenticate; open, only the origins named explicitly.
-  const openCors = corsFor(options.corsOrigins.filter((origin) => origin !== '*'));
+  const openCors = corsFor(options.corsOrigins.filter((origin) => origin !== '*'), options.logger);
   const rpc = rpcHandler({
     routes: options.routes,
     interceptors: options.interceptors,
@@ -36,6 +37,14 @@ export function httpHandler(options: HttpHandlerOptions) {
     readMaxBytes: 4 * 1024 * 1024,
   });
   return (req: Request, res: Response) => {
+    // Set before anything answers, so that every answer carries it, whatever protocol: the
+    // caller's id (or the one made for it) ties its call to our log lines.
+    const requestId = requestIdFrom(req.headers[REQUEST_ID]);
+    res.setHeader(REQUEST_ID, requestId);
+    withLogContext({ requestId }, () => route(req, res));
+  };
+
+  function route(req: Request, res: Response): void {
     if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
       void health(req.url === '/readyz' ? options.ready : async () => true, res);
       return;
@@ -45,7 +54,7 @@ export function httpHandler(options: HttpHandlerOptions) {
       // Unknown (the database is away): as if open, the safer of the two; the call itself then fails.
       () => serve(req, res, true),
     );
-  };
+  }
 
   function serve(req: Request, res: Response, open: boolean): void {
     // No Host at all is no browser (they always send one): such a request is answered as before.
@@ -64,6 +73,8 @@ export function httpHandler(options: HttpHandlerOptions) {
     rpc(req, res);
   }
 }
+
+const REQUEST_ID = 'x-request-id';
 
 /**
  * Forbidden, as a Connect error body: every client reads it as permission_denied (gRPC clients

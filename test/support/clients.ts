@@ -64,21 +64,32 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   /** The service called (ConversationService unless given): grpc-js reads its file from proto/. */
   service?: DescService;
+  /** Sees the response headers (metadata) of every call that got them, names in lower case. */
+  onResponseHeaders?: (headers: Record<string, string>) => void;
 }
 
 export function createRpcClient(kind: ClientKind, baseUrl: string, options: ClientOptions = {}): RpcClient {
   const authorization = options.authorization ?? (options.token === undefined ? undefined : `Bearer ${options.token}`);
   const headers = { ...options.headers, ...(authorization === undefined ? {} : { authorization }) };
+  const onHeaders = options.onResponseHeaders;
   const interceptors: Interceptor[] = [
-    (next) => (request) => {
+    (next) => async (request) => {
       for (const [name, value] of Object.entries(headers)) request.header.set(name, value);
-      return next(request);
+      try {
+        const response = await next(request);
+        onHeaders?.(Object.fromEntries(response.header));
+        return response;
+      } catch (error) {
+        // A failed call's headers come with its error.
+        if (error instanceof ConnectError) onHeaders?.(Object.fromEntries(error.metadata));
+        throw error;
+      }
     },
   ];
   const service = options.service ?? ConversationService;
   switch (kind) {
     case 'grpc-js':
-      return grpcJsClient(service, baseUrl, headers);
+      return grpcJsClient(service, baseUrl, headers, onHeaders);
     case 'connect-node/grpc':
       return connectClient(service, kind, createGrpcTransport({ baseUrl, interceptors }));
     case 'connect-node/grpc-web':
@@ -137,7 +148,7 @@ function connectClient(service: DescService, name: string, transport: Transport)
   };
 }
 
-function grpcJsClient(service: DescService, baseUrl: string, headers: Record<string, string>): RpcClient {
+function grpcJsClient(service: DescService, baseUrl: string, headers: Record<string, string>, onHeaders?: (headers: Record<string, string>) => void): RpcClient {
   const method = (methodName: string) => methodOf(service, methodName);
   const protoFile = service.file.proto.name;
   const definition = protoLoader.loadSync(protoFile, {
@@ -188,9 +199,10 @@ function grpcJsClient(service: DescService, baseUrl: string, headers: Record<str
     unary(methodName, request) {
       const m = method(methodName);
       return new Promise((resolve) => {
-        client[methodName]!(toGrpcJs(m.input, request), metadata(), (error: grpc.ServiceError | null, response: unknown) => {
+        const call = client[methodName]!(toGrpcJs(m.input, request), metadata(), (error: grpc.ServiceError | null, response: unknown) => {
           resolve(error ? failure(error) : { ok: true, response: fromGrpcJs(m.output, response) });
-        });
+        }) as grpc.ClientUnaryCall;
+        call.on('metadata', (received: grpc.Metadata) => onHeaders?.(textMetadata(received)));
       });
     },
     stream(methodName, request, options = {}) {
@@ -198,6 +210,7 @@ function grpcJsClient(service: DescService, baseUrl: string, headers: Record<str
       return new Promise((resolve) => {
         const responses: JsonValue[] = [];
         const call = client[methodName]!(toGrpcJs(m.input, request), metadata()) as grpc.ClientReadableStream<unknown>;
+        call.on('metadata', (received: grpc.Metadata) => onHeaders?.(textMetadata(received)));
         let settled = false;
         const finish = (error: StreamResult['error']) => {
           if (settled) return;
@@ -225,6 +238,10 @@ function grpcJsClient(service: DescService, baseUrl: string, headers: Record<str
       (client as unknown as grpc.Client).close();
     },
   };
+}
+
+function textMetadata(metadata: grpc.Metadata): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata.getMap()).flatMap(([name, value]) => (typeof value === 'string' ? [[name, value]] : [])));
 }
 
 function delay(duration: Duration | undefined): { retryDelayMs?: number } {
