@@ -1,4 +1,5 @@
 import type { Claim } from '../domain/records.ts';
+import { inNewLogContext } from '../log-context.ts';
 import type { Logger } from '../logger.ts';
 import { CANCEL_CHANNEL, QUEUE_CHANNEL } from '../store/channels.ts';
 import type { Notifications } from '../store/notifications.ts';
@@ -95,7 +96,8 @@ export class ClaimLoop {
       this.#drainAgain = true;
       return;
     }
-    this.#draining = this.#drain().finally(() => {
+    // A parked prompt wakes the loop from its own log context; what the loop logs is not its.
+    this.#draining = inNewLogContext({}, () => this.#drain()).finally(() => {
       this.#draining = null;
       if (this.#drainAgain) {
         this.#drainAgain = false;
@@ -126,7 +128,12 @@ export class ClaimLoop {
     if (deadlineMs > 0) {
       await Promise.race([all(), new Promise((resolve) => setTimeout(resolve, deadlineMs).unref())]);
     }
-    for (const messageId of this.#running.keys()) this.#abort(messageId, 'shutdown');
+    for (const { claim, controller } of this.#running.values()) {
+      if (controller.signal.aborted) continue;
+      const { conversationId, messageId, attempt } = claim;
+      this.#logger.warn('shutdown cuts off a running reply; the message is queued again', { conversationId, messageId, attempt });
+      this.#abort(messageId, 'shutdown');
+    }
     await all();
   }
 
@@ -191,7 +198,10 @@ export class ClaimLoop {
         return promise.finally(() => signal.removeEventListener('abort', stop));
       },
     };
-    const done = this.#run(claim, controller.signal, slot)
+    // Every line the prompt logs names it. A fresh context: the claim may have been made while
+    // another prompt's context was current (its end wakes the loop).
+    const context = { conversationId: claim.conversationId, messageId };
+    const done = inNewLogContext(context, () => this.#run(claim, controller.signal, slot))
       .catch((error: unknown) => this.#logger.error('prompt runner failed', { messageId, error }))
       .finally(() => {
         this.#running.delete(messageId);

@@ -20,7 +20,8 @@ afterAll(async () => {
 describe('shutting down', () => {
   it('gives a prompt still running after the grace period back to the queue, and another instance answers it', async () => {
     const env = { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: url, PARLEY_SHUTDOWN_GRACE_MS: '100' };
-    const first = await startTestApp(env);
+    const lines: Array<Record<string, unknown>> = [];
+    const first = await startTestApp(env, { logLines: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     const client = createRpcClient('grpc-js', first.baseUrl);
     emulator.enqueue(stallAfter(3, textTurn('this answer never finishes on the first instance')), textTurn('answered after the restart'));
     const api = conversationApi(client);
@@ -29,6 +30,10 @@ describe('shutting down', () => {
     await emulator.waitForRequests(1);
     client.close();
     await first.app.close();
+    // The operator sees which reply the shutdown cut off.
+    expect(lines.filter((line) => line.level === 'warn' && line.messageId === sent.id).map((line) => line.msg)).toEqual([
+      'shutdown cuts off a running reply; the message is queued again',
+    ]);
 
     const second = await startTestApp(env, { databaseUrl: first.databaseUrl });
     const again = createRpcClient('connect-node/connect', second.baseUrl);

@@ -13,6 +13,8 @@ export interface ModelCall {
   idleMs: number;
   /** Events to write after a tool_use block stops (its tool_call_requested). */
   onToolUse: (block: { id: string; name: string; input: Record<string, unknown> }) => ConversationEvent[];
+  /** Called with each block change as it streams (the prompt's time to first token). */
+  onBlockChange?: () => void;
   signal: AbortSignal;
 }
 
@@ -21,7 +23,7 @@ export interface ModelCall {
  * block change it yields goes to the reply writer as it arrives. Resolves with the SDK's final
  * message (stop reason and usage) once every write has landed.
  */
-export async function callModel({ anthropic, request, writer, idleMs, onToolUse, signal }: ModelCall): Promise<ApiMessage> {
+export async function callModel({ anthropic, request, writer, idleMs, onToolUse, onBlockChange, signal }: ModelCall): Promise<ApiMessage> {
   const reducer = new StreamReducer();
   // Stream index → position in the reply: the writer places blocks, the stream numbers them.
   const positions = new Map<number, number>();
@@ -52,7 +54,10 @@ export async function callModel({ anthropic, request, writer, idleMs, onToolUse,
       idle = setTimeout(() => stop.abort(new ModelStalled(idleMs)), idleMs);
     }
     const change = reducer.apply(event);
-    if (change) apply(change);
+    if (change) {
+      onBlockChange?.();
+      apply(change);
+    }
   });
   try {
     const final = await stream.finalMessage();

@@ -16,6 +16,7 @@ import type { BudgetGate } from './budget-gate.ts';
 import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { callModel } from './model-call.ts';
 import { addUsage, emptyUsage, outcomeOfFailure, outcomeOfStop } from './outcome.ts';
+import { logPromptEnd, type PromptTimes } from './prompt-log.ts';
 import { stopCauseOf } from './prompt-stopped.ts';
 import { ReplyWriter } from './reply-writer.ts';
 import { runToolRound, toolCallKind, type PromptTools } from './tool-round.ts';
@@ -55,6 +56,9 @@ interface Attempt {
   replyId: string | null;
   /** Summed over the model calls that finished. */
   usage: Usage;
+  /** The model the conversation asks for, once it was read. */
+  model: string | null;
+  times: PromptTimes;
 }
 
 /**
@@ -74,7 +78,7 @@ export class PromptRunner {
   readonly run = async (claim: Claim, signal: AbortSignal, slot: PromptSlot): Promise<void> => {
     const { replies, logger } = this.#deps;
     const retryMs = this.#deps.options.databaseRetryMs;
-    const attempt: Attempt = { replyId: null, usage: emptyUsage() };
+    const attempt: Attempt = { replyId: null, usage: emptyUsage(), model: null, times: { startedAt: performance.now(), firstTokenAt: null } };
     let outcome: PromptOutcome | null;
     try {
       outcome = await this.#attempt(claim, signal, attempt, slot);
@@ -95,6 +99,7 @@ export class PromptRunner {
     const written = await retryWhileDatabaseUnavailable(() => replies.finish(claim, attempt.replyId, ended), retryMs);
     // Also when a retried write had landed before its connection dropped.
     if (!written) logger.warn('the prompt had already ended, or its claim was lost; this result was not written', { messageId: claim.messageId });
+    else logPromptEnd(logger, claim, ended, attempt);
   };
 
   /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
@@ -102,6 +107,7 @@ export class PromptRunner {
     const { replies, logger, options } = this.#deps;
     const conversation = await this.#deps.conversations.get(tenantOf(claim), claim.conversationId);
     if (!conversation) return null; // deleted meanwhile: its messages went with it
+    attempt.model = conversation.settings.model;
     const reply = await replies.startReply(claim, conversation.settings.model);
     if (!reply) return null;
     attempt.replyId = reply.id;
@@ -112,7 +118,11 @@ export class PromptRunner {
       return outcome;
     } catch (error) {
       const cause = stopCauseOf(signal, error);
-      if (cause === 'lease_lost') return null; // another instance owns the message now
+      if (cause === 'lease_lost') {
+        // Another instance owns the message now; this one's reply stops where it was.
+        logger.warn('the prompt lost its lease and stopped; another attempt answers the message', { attempt: claim.attempt });
+        return null;
+      }
       if (cause === null && isDatabaseUnavailable(error)) throw error;
       // What streamed before the stop is kept: a partial text block is still worth showing.
       await writer.settle().catch(() => undefined);
@@ -123,7 +133,7 @@ export class PromptRunner {
         return null;
       }
       const outcome = outcomeOfFailure(cause, error, attempt.usage);
-      if (outcome.error?.code === 'internal') logger.error('prompt failed', { messageId: claim.messageId, error });
+      if (outcome.error?.code === 'internal') logger.error('prompt failed on an internal error', { messageId: claim.messageId, error });
       return outcome;
     }
   }
@@ -159,6 +169,9 @@ export class PromptRunner {
         onToolUse: (block) => [
           { type: 'tool_call_requested', messageId: writer.replyId, toolUseId: block.id, name: block.name, input: block.input, kind: toolCallKind(tools, block.name) },
         ],
+        onBlockChange: () => {
+          attempt.times.firstTokenAt ??= performance.now();
+        },
         signal,
       });
       attempt.usage = addUsage(attempt.usage, final.usage);
