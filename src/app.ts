@@ -52,6 +52,7 @@ export interface App {
 }
 
 export interface AppOptions {
+  /** Used as it is: the instance id and LOG_LEVEL are then the caller's to set. */
   logger?: Logger;
   /** Where the app's own logger writes its lines (JSON, one per call) instead of stderr. */
   logLines?: (line: string) => void;
@@ -66,7 +67,7 @@ export interface AppOptions {
  * it. Tests start the real app through this function too.
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const logger = options.logger ?? createLogger(config.logLevel, options.logLines);
+  const logger = options.logger ?? createLogger(config.logLevel, options.logLines, { instanceId: config.instanceId });
   const cleanup: Array<() => Promise<void>> = [];
   // Once only: close() after a listen that failed (and released everything) must not stop twice.
   let released: Promise<unknown[]> | null = null;
@@ -153,6 +154,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         leaseMs: config.leaseMs,
         pollMs: config.queuePollMs,
         maxAttempts: config.maxPromptAttempts,
+        instanceId: config.instanceId,
       },
       logger,
     );

@@ -2,6 +2,8 @@
 // is reported at once, each with what to do about it. A problem names the variable, never its
 // value: values may be secrets, and the problems go to logs.
 
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { parsePolicyJson, type TenantPolicy } from './domain/tenant-policy.ts';
 import type { JwtOptions } from './engine/identity/jwt-verifier.ts';
 import type { ConnectionLimits } from './server/connection-limits.ts';
@@ -30,6 +32,8 @@ export interface Config {
   /** Origins allowed to call from a browser; empty: none. `*` allows any. */
   corsOrigins: string[];
   logLevel: LogLevel;
+  /** On every log line and on each prompt attempt it runs: which instance did it. */
+  instanceId: string;
   /** Database connections per instance. */
   databasePoolSize: number;
   /** Bounds on waiting for a connection, on statements, on idle transactions; TCP keepalive. */
@@ -166,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultMaxTokens: integer('PARLEY_DEFAULT_MAX_TOKENS', 4096, 1, 128_000),
     corsOrigins: (text('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     logLevel: logLevel ?? 'info',
+    instanceId: text('PARLEY_INSTANCE_ID') ?? generatedInstanceId(),
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
     databaseTimeouts: {
       acquireMs: integer('DATABASE_ACQUIRE_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -250,8 +255,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (apiKey === null && config.anthropicBaseUrl !== null) {
     problems.push('ANTHROPIC_BASE_URL is set but ANTHROPIC_API_KEY is not: set the key too, or unset both to use the offline model.');
   }
+  if (!INSTANCE_ID.test(config.instanceId)) {
+    problems.push('PARLEY_INSTANCE_ID must be 1 to 64 letters, digits, ".", "_", ":" or "-"; unset it to use hostname-pid-random.');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** It goes into every log line and into the database: plain, and short. */
+const INSTANCE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Host name and pid tell an operator where to look; the random part tells apart restarts that reuse a pid (containers). */
+function generatedInstanceId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, '').slice(0, 40) || 'host';
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 function tenantLimits(raw: string | null, problems: string[]): TenantPolicy {

@@ -15,6 +15,8 @@ export interface ClaimLoopOptions {
   pollMs: number;
   /** Attempts per user message before lease recovery fails it. */
   maxAttempts: number;
+  /** Recorded on each attempt this instance claims. */
+  instanceId?: string;
 }
 
 /**
@@ -141,7 +143,7 @@ export class ClaimLoop {
     while (!this.#stopped && this.#hasRoom()) {
       let result: Awaited<ReturnType<QueueStore['claimNext']>>;
       try {
-        result = await this.#store.claimNext(this.#options.leaseMs);
+        result = await this.#store.claimNext(this.#options.leaseMs, this.#options.instanceId ?? null);
       } catch (error) {
         this.#logger.warn('claiming from the queue failed; the poll will try again', { error });
         return;

@@ -18,6 +18,7 @@ export interface MessageRow {
   started_at: Date | null;
   ended_at: Date | null;
   attempt: number;
+  instance_id: string | null;
   cancel_requested: boolean;
 }
 

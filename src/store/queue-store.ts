@@ -163,9 +163,10 @@ export class QueueStore {
   /**
    * Claims the oldest queued user message of a conversation that has no active prompt. Safe
    * across instances: the conversation row is locked (skipping ones another claimer holds), and
-   * the partial unique index refuses a second active prompt regardless.
+   * the partial unique index refuses a second active prompt regardless. `instanceId` is kept on
+   * the message: the instance that runs this attempt.
    */
-  async claimNext(leaseMs: number): Promise<ClaimResult> {
+  async claimNext(leaseMs: number, instanceId: string | null = null): Promise<ClaimResult> {
     try {
       return await this.#db.transaction(async (tx) => {
         const [candidate] = await tx.query<{ id: string; conversation_id: string; owner_id: string }>(
@@ -187,9 +188,9 @@ export class QueueStore {
           // clock_timestamp(), not now(): now() is the transaction's start, which can fall before the
           // end of the previous prompt of the conversation, committed while this claim waited.
           `update message set status = 'processing', attempt = attempt + 1, started_at = clock_timestamp(), updated_at = clock_timestamp(),
-             lease_expires_at = now() + ($1 * interval '1 millisecond')
+             lease_expires_at = now() + ($1 * interval '1 millisecond'), instance_id = $4
            where id = $2 and status = any($3) returning *`,
-          [leaseMs, candidate.id, from('user', 'claim', 'processing')],
+          [leaseMs, candidate.id, from('user', 'claim', 'processing'), instanceId],
         );
         if (!claimed) return { kind: 'contended' };
         await appendEvents(tx, candidate.conversation_id, [statusChanged(claimed)]);

@@ -35,13 +35,14 @@ export class ReplyStore {
       // An earlier attempt that stopped while a client tool call was open left its reply
       // processing: this attempt carries on with it instead of asking the model again.
       const [adopted] = await tx.query<MessageRow>(
-        `update message set attempt = $1 where reply_to = $2 and role = 'assistant' and status = 'processing' returning *`,
+        `update message set attempt = $1, instance_id = (select instance_id from message where id = $2)
+         where reply_to = $2 and role = 'assistant' and status = 'processing' returning *`,
         [claim.attempt, claim.messageId],
       );
       if (adopted) return toMessage(adopted, (await readBlocks(tx, [adopted.id])).get(adopted.id) ?? []);
       const [row] = await tx.query<MessageRow>(
-        `insert into message (id, conversation_id, role, status, reply_to, model, attempt, created_at, updated_at, started_at)
-         values ($1, $2, 'assistant', 'processing', $3, $4, $5, now(), now(), now()) returning *`,
+        `insert into message (id, conversation_id, role, status, reply_to, model, attempt, instance_id, created_at, updated_at, started_at)
+         values ($1, $2, 'assistant', 'processing', $3, $4, $5, (select instance_id from message where id = $3), now(), now(), now()) returning *`,
         [uuidv7(), claim.conversationId, claim.messageId, model, claim.attempt],
       );
       await appendEvents(tx, claim.conversationId, [statusChanged(row!)]);

@@ -26,6 +26,9 @@ export const MessageEntity = defineEntity({
     // message carries the attempt that wrote it. Every write of a prompt checks it, so a stalled
     // old attempt can never overwrite its replacement.
     attempt: p.integer().default(0),
+    // The instance that ran the latest attempt (a user message) or this one (an assistant
+    // message): PARLEY_INSTANCE_ID, as on that instance's log lines.
+    instanceId: p.text().nullable(),
     // A processing user message is held by the instance running it until this time; the holder
     // renews it, and anyone may requeue the message once it has passed.
     leaseExpiresAt: p.datetime().nullable(),
