@@ -35,8 +35,9 @@ function start(): Started {
   const serving = new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /"msg":"Parley is serving[^\n]*"url":"([^"]+)"/.exec(output);
-      if (match) resolve(match[1]!);
+      // Whole lines only, as JSON objects: the order of their keys is the logger's business.
+      const line = output.split('\n').slice(0, -1).find((text) => text.includes('"Parley is serving'));
+      if (line) resolve((JSON.parse(line) as { url: string }).url);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
