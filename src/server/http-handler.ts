@@ -2,7 +2,9 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { corsFor } from './cors.ts';
+import { METRICS_PATH, serveMetrics } from './metrics-route.ts';
 import { hostOf, isAllowedHost, type OpenInstanceOptions } from './open-instance.ts';
 import { rpcHandler } from './rpc-handler.ts';
 
@@ -17,6 +19,8 @@ export interface HttpHandlerOptions {
   ready: () => Promise<boolean>;
   /** What an instance that runs open refuses (see open-instance.ts). */
   open: OpenInstanceOptions;
+  /** Served at GET /metrics on this port; null when they have a port of their own (or none). */
+  metrics: Metrics | null;
   logger: Logger;
 }
 
@@ -38,6 +42,10 @@ export function httpHandler(options: HttpHandlerOptions) {
   return (req: Request, res: Response) => {
     if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
       void health(req.url === '/readyz' ? options.ready : async () => true, res);
+      return;
+    }
+    if (options.metrics && req.url?.split('?', 1)[0] === METRICS_PATH) {
+      serveMetrics(options.metrics, req, res);
       return;
     }
     void options.open.isOpen().then(
