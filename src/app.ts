@@ -3,12 +3,16 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { deadlineInterceptor } from './rpc/deadline.ts';
+import { metricsInterceptor } from './rpc/metrics.ts';
+import { Metrics } from './observability/metrics.ts';
+import { listenForMetrics } from './server/metrics-route.ts';
 import { authInterceptor } from './rpc/auth.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
 import { logInterceptor } from './rpc/log.ts';
 import { PageTokens } from './rpc/page-token.ts';
 import { routes } from './rpc/routes.ts';
 import { httpHandler } from './server/http-handler.ts';
+import { listenFailure } from './server/listen-failure.ts';
 import { listen, type Listener } from './server/listener.ts';
 import { ClaimLoop } from './engine/claim-loop.ts';
 import { ConversationEngine } from './engine/conversation-engine.ts';
@@ -16,6 +20,7 @@ import { EventHub } from './engine/event-hub.ts';
 import { EventPruner } from './engine/event-pruner.ts';
 import { HealthMonitor } from './engine/health-monitor.ts';
 import { Authenticator } from './engine/identity/authenticator.ts';
+import { checkAuthentication } from './engine/identity/open-check.ts';
 import { JwtVerifier } from './engine/identity/jwt-verifier.ts';
 import { TenantLimits } from './engine/identity/tenant-limits.ts';
 import { BudgetGate } from './engine/prompt/budget-gate.ts';
@@ -39,6 +44,9 @@ export interface App {
   readonly stores: Stores;
   readonly claimLoop: ClaimLoop;
   readonly hub: EventHub;
+  readonly metrics: Metrics;
+  /** The port /metrics has to itself (PARLEY_METRICS_PORT), once listening; else null. */
+  readonly metricsPort: number | null;
   /**
    * Binds the port; resolves with the port actually bound. When it cannot, it first releases
    * everything createApp acquired, then rejects with one sentence saying why.
@@ -90,6 +98,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       databaseUrl = embedded.url;
     }
 
+    const metrics = new Metrics();
     await migrate(databaseUrl, logger);
     const orm = await openOrm({ databaseUrl, poolSize: config.databasePoolSize, timeouts: config.databaseTimeouts, onQuery: options.onQuery, logger });
     cleanup.push(() => closeOrm(orm));
@@ -101,6 +110,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await checkAuthentication(config, authenticator, logger);
     const notifications = new Notifications(databaseUrl, logger, { keepAliveMs: config.databaseTimeouts.keepAliveMs });
     cleanup.push(() => notifications.close());
+    notifications.onReconnect(() => metrics.notifyReconnected());
     await notifications.start();
 
     const model = await modelEndpoint(
@@ -119,7 +129,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const hub = new EventHub(
       notifications,
       (conversationId, afterSeq, limit) => stores.snapshots.eventsAfter(conversationId, afterSeq, limit),
-      { bufferLimits: { events: config.subscriberBufferEvents, bytes: config.subscriberBufferBytes }, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers, maxSubscribersPerPrincipal: config.maxSubscribersPerPrincipal },
+      { bufferLimits: { events: config.subscriberBufferEvents, bytes: config.subscriberBufferBytes }, maxSubscribersPerConversation: config.maxSubscribersPerConversation, maxSubscribers: config.maxSubscribers, maxSubscribersPerPrincipal: config.maxSubscribersPerPrincipal, onDeliveryLag: (seconds) => metrics.eventDelivered(seconds) },
       logger,
     );
     cleanup.push(async () => hub.close());
@@ -163,6 +173,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     const pruner = new EventPruner(stores.eventPruning, { horizonMs: config.eventRetentionMs, everyMs: EVENT_PRUNE_EVERY_MS, batch: EVENT_PRUNE_BATCH }, logger);
     pruner.start();
     cleanup.push(() => pruner.stop());
+    metrics.observe({
+      queue: () => stores.queue.depth(),
+      promptsRunning: () => claimLoop.runningCount,
+      subscribers: () => hub.subscriberCount,
+      pool: () => stores.poolState(),
+    });
     const engine = new ConversationEngine({
       ...stores,
       limits,
@@ -193,20 +209,26 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // The log line outermost, with the code the caller gets. Errors next: a failure before the
       // deadline is mapped as always; one after it, when the caller already has
       // deadline_exceeded, is only logged.
-      interceptors: [logInterceptor(logger), errorsInterceptor(logger), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
+      interceptors: [logInterceptor(logger), errorsInterceptor(logger), metricsInterceptor(metrics), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: async () => (await health.status()) === 'serving',
       open: { isOpen: () => authenticator.isOpen(), allowedHosts: config.allowedHosts },
+      metrics: config.metrics.on === 'service' ? metrics : null,
       logger,
     });
 
     let listener: Listener | null = null;
+    let metricsPort: number | null = null;
     return {
       logger,
       engine,
       stores,
       claimLoop,
       hub,
+      metrics,
+      get metricsPort() {
+        return metricsPort;
+      },
       async listen() {
         try {
           listener = await listen(handler, config.host, config.port, config.connections);
@@ -215,6 +237,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           // PostgreSQL and MCP server processes would outlive it.
           await releaseAfterFailedStart();
           throw listenFailure(error, config.host, config.port);
+        }
+        if (config.metrics.on === 'port') {
+          try {
+            const own = await listenForMetrics(metrics, config.host, config.metrics.port);
+            cleanup.push(() => own.close());
+            metricsPort = own.port;
+            logger.info('Parley serves its metrics on a port of their own', { url: `http://${config.host}:${own.port}/metrics` });
+          } catch (error) {
+            await listener.close(0);
+            await releaseAfterFailedStart();
+            throw new Error(listenFailure(error, config.host, config.metrics.port).message.replace('set PORT', 'set PARLEY_METRICS_PORT'), { cause: error });
+          }
         }
         logger.info('Parley is serving gRPC, gRPC-Web and Connect', { url: `http://${config.host}:${listener.port}` });
         return listener.port;
@@ -235,29 +269,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await releaseAfterFailedStart();
     throw error;
   }
-}
-
-/**
- * Open (no key yet) is fine on loopback, where only this machine reaches the port; anywhere else
- * the instance refuses to start until a key exists or the operator turns authentication off.
- */
-async function checkAuthentication(config: Config, authenticator: Authenticator, logger: Logger): Promise<void> {
-  if (config.auth === 'off') {
-    logger.warn('PARLEY_AUTH=off: every caller acts for the tenant "default" and sees all of its conversations');
-    return;
-  }
-  if (!(await authenticator.isOpen())) return;
-  if (!isLoopback(config.host)) {
-    throw new Error(
-      `No API key exists and HOST=${config.host} is not a loopback address: anyone who reaches the port could use Parley. ` +
-        'Create a key first (npm run keys -- create --tenant <name>), bind to 127.0.0.1, or set PARLEY_AUTH=off.',
-    );
-  }
-  logger.warn('No API key exists: Parley runs OPEN on loopback, every caller acting for the tenant "default". Create a key with npm run keys -- create --tenant <name>; from then on every request needs one.');
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Event pruning: a round every minute on every instance, 5,000 events per statement. */
@@ -284,17 +295,4 @@ async function runAll(steps: Array<() => Promise<void>>): Promise<unknown[]> {
     }
   }
   return failures;
-}
-
-/** Why the port could not be bound, in one sentence naming the setting to change. */
-function listenFailure(error: unknown, host: string, port: number): Error {
-  const code = error instanceof Error && 'code' in error ? error.code : undefined;
-  const at = `port ${port} on ${host}`;
-  const reason =
-    code === 'EADDRINUSE' ? `${at} is in use; set PORT to a free port.`
-    : code === 'EACCES' ? `${at} may not be bound by this user; set PORT to 1024 or above.`
-    : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-      ? `${host} is not an address of this machine; set HOST (127.0.0.1 serves this machine only, 0.0.0.0 every network).`
-    : `could not listen on ${at}: ${error instanceof Error ? error.message : String(error)}.`;
-  return new Error(reason, { cause: error });
 }

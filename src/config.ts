@@ -17,6 +17,8 @@ export interface Config {
   port: number;
   /** Address to bind. */
   host: string;
+  /** Where GET /metrics is served: on the service port, a port of its own (0: any free one), or nowhere. */
+  metrics: { on: 'service' } | { on: 'port'; port: number } | { on: 'off' };
   /** null: start the embedded PostgreSQL under `dataDir`. */
   databaseUrl: string | null;
   /** Where embedded state lives (the embedded PostgreSQL's files). */
@@ -119,6 +121,15 @@ export function parseLogLevel(raw: string | undefined): LogLevel | null {
   return LOG_LEVELS.includes(level as LogLevel) ? (level as LogLevel) : null;
 }
 
+function metricsSetting(raw: string | null, problems: string[]): Config['metrics'] {
+  if (raw === null) return { on: 'service' };
+  if (raw.toLowerCase() === 'off') return { on: 'off' };
+  const port = Number(raw);
+  if (Number.isInteger(port) && port >= 0 && port <= 65_535) return { on: 'port', port };
+  problems.push('PARLEY_METRICS_PORT must be a port from 0 to 65535 (metrics on a port of their own) or off; unset it to serve /metrics on the service port.');
+  return { on: 'service' };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const text = (name: string): string | null => {
@@ -162,6 +173,7 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     port: integer('PORT', 8080, 0, 65_535),
     host: text('HOST') ?? '127.0.0.1',
+    metrics: metricsSetting(text('PARLEY_METRICS_PORT'), problems),
     databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/parley'),
     dataDir: text('PARLEY_DATA_DIR') ?? '.parley',
     anthropicApiKey: apiKey,

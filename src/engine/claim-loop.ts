@@ -116,6 +116,11 @@ export class ClaimLoop {
     this.#abort(messageId, 'cancelled');
   }
 
+  /** Prompts running on this instance, parked ones (waiting on a client) included. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
   /**
    * Stops claiming, waits for running prompts up to `deadlineMs`, then stops the rest with reason
    * `shutdown` and waits for them to write their state.

@@ -33,6 +33,8 @@ export interface EventHubOptions {
   maxSubscribers: number;
   /** Subscriptions one principal (a tenant, or one subject of it) may hold on this instance. */
   maxSubscribersPerPrincipal: number;
+  /** Hears, per notice for a conversation followed here, how long after storing it arrived. */
+  onDeliveryLag?: (seconds: number) => void;
 }
 
 export class EventHub {
@@ -71,6 +73,7 @@ export class EventHub {
         const subscriptions = this.#subscribers.get(notice.conversationId);
         if (!subscriptions) return;
         this.#heard.set(notice.conversationId, (this.#heard.get(notice.conversationId) ?? 0) + 1);
+        if (notice.at !== undefined) options.onDeliveryLag?.((Date.now() - notice.at) / 1000);
         // Revived once for every subscriber: the same objects go to each, so what is made from
         // them downstream (the protobuf response) can be made once too.
         const events = notice.events?.map((event, i) => ({ conversationId: notice.conversationId, seq: notice.from + i, event: reviveEvent(event) })) ?? null;

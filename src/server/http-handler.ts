@@ -3,7 +3,9 @@ import type http2 from 'node:http2';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { requestIdFrom, withLogContext } from '../log-context.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { corsFor } from './cors.ts';
+import { METRICS_PATH, serveMetrics } from './metrics-route.ts';
 import { hostOf, isAllowedHost, type OpenInstanceOptions } from './open-instance.ts';
 import { rpcHandler } from './rpc-handler.ts';
 
@@ -18,6 +20,8 @@ export interface HttpHandlerOptions {
   ready: () => Promise<boolean>;
   /** What an instance that runs open refuses (see open-instance.ts). */
   open: OpenInstanceOptions;
+  /** Served at GET /metrics on this port; null when they have a port of their own (or none). */
+  metrics: Metrics | null;
   logger: Logger;
 }
 
@@ -47,6 +51,10 @@ export function httpHandler(options: HttpHandlerOptions) {
   function route(req: Request, res: Response): void {
     if (req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz')) {
       void health(req.url === '/readyz' ? options.ready : async () => true, res);
+      return;
+    }
+    if (options.metrics && req.url?.split('?', 1)[0] === METRICS_PATH) {
+      serveMetrics(options.metrics, req, res);
       return;
     }
     void options.open.isOpen().then(

@@ -12,6 +12,8 @@ export interface EventNotice {
   from: number;
   to: number;
   events?: ConversationEvent[];
+  /** When the events were stored (ms since the epoch, the writer's clock): for delivery lag. */
+  at?: number;
   /** The conversation was deleted: its subscribers end. */
   deleted?: boolean;
 }
@@ -40,9 +42,10 @@ export async function appendEvents(tx: Sql, conversationId: string, events: Conv
      from json_array_elements($3::json) with ordinality as e(value, ordinality)`,
     [conversationId, from, encoded],
   );
-  const inline = JSON.stringify({ conversationId, from, to, events } satisfies EventNotice);
+  const at = Date.now();
+  const inline = JSON.stringify({ conversationId, from, to, at, events } satisfies EventNotice);
   // The limit is in bytes: text that is not ASCII takes up to 3 bytes per UTF-16 unit.
-  const notice = Buffer.byteLength(inline) <= NOTIFY_LIMIT ? inline : JSON.stringify({ conversationId, from, to } satisfies EventNotice);
+  const notice = Buffer.byteLength(inline) <= NOTIFY_LIMIT ? inline : JSON.stringify({ conversationId, from, to, at } satisfies EventNotice);
   await notify(tx, EVENTS_CHANNEL, notice);
   return events.map((event, i) => ({ conversationId, seq: from + i, event }));
 }

@@ -203,6 +203,19 @@ export class QueueStore {
     }
   }
 
+  /**
+   * How many user messages wait to be claimed, over every instance, and how long the oldest has
+   * waited since it was sent (0 when none waits). Both read the queued partial index.
+   */
+  async depth(): Promise<{ queued: number; oldestAgeSeconds: number }> {
+    const [row] = await this.#db.query<{ queued: string; oldest_age_s: number | null }>(
+      `select (select count(*) from message where role = 'user' and status = 'queued') as queued,
+              (select extract(epoch from now() - created_at)::float8 from message
+               where role = 'user' and status = 'queued' order by id limit 1) as oldest_age_s`,
+    );
+    return { queued: Number(row!.queued), oldestAgeSeconds: Math.max(0, row!.oldest_age_s ?? 0) };
+  }
+
   /** Extends the leases this instance holds; reports lost leases and requested cancellations. */
   async renewLeases(claims: Claim[], leaseMs: number): Promise<LeaseState[]> {
     if (claims.length === 0) return [];

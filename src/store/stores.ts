@@ -35,6 +35,8 @@ export interface Stores {
   serverSecret(name: 'page_token'): Promise<string>;
   /** Whether the database takes writes now (for readiness). */
   acceptsWrites(): Promise<boolean>;
+  /** The connection pool's state now (for metrics). */
+  poolState(): { total: number; idle: number; waiting: number };
 }
 
 /** The stores over the ORM's connection pool; `onQuery` hears every statement (for counts). */
@@ -57,5 +59,6 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
       return row.value;
     },
     acceptsWrites: () => db.acceptsWrites(),
+    poolState: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }
