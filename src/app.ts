@@ -5,6 +5,9 @@ import { createLogger, type Logger } from './logger.ts';
 import { deadlineInterceptor } from './rpc/deadline.ts';
 import { metricsInterceptor } from './rpc/metrics.ts';
 import { Metrics } from './observability/metrics.ts';
+import { startTracing } from './observability/tracing.ts';
+import { traceInterceptor } from './rpc/trace.ts';
+import { PromptTelemetry } from './engine/prompt/prompt-telemetry.ts';
 import { listenForMetrics } from './server/metrics-route.ts';
 import { authInterceptor } from './rpc/auth.ts';
 import { errorsInterceptor } from './rpc/errors.ts';
@@ -85,6 +88,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     for (const error of await release()) logger.error('could not release what the failed start had acquired', { error });
   };
   try {
+    // First in, last out: the spans of the shutdown itself are exported too.
+    const tracing = config.tracing ? await startTracing(process.env, { logger }) : null;
+    if (tracing) cleanup.push(() => tracing.shutdown());
     let databaseUrl = config.databaseUrl;
     if (databaseUrl === null) {
       const dataDir = path.resolve(config.dataDir, 'pg');
@@ -143,6 +149,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       cacheMs: config.authCacheMs,
       mcpServerOf: (tool) => config.mcpServers.find((server) => inNamespace(server.name, tool))?.name ?? null,
     });
+    const telemetry = new PromptTelemetry(metrics, { recordContent: config.traceContent });
     const runner = new PromptRunner({
       conversations: stores.conversations,
       snapshots: stores.snapshots,
@@ -153,6 +160,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       clientTools: new ClientToolWaiter(stores.clientCalls, notifications, { timeoutMs: config.clientToolTimeoutMs }),
       budget: new BudgetGate(limits, stores.limitStore),
       logger,
+      telemetry,
       options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs, databaseRetryMs: config.leaseMs, maxBlocksPerMessage: config.maxBlocksPerMessage },
     });
     const claimLoop = new ClaimLoop(
@@ -165,6 +173,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         pollMs: config.queuePollMs,
         maxAttempts: config.maxPromptAttempts,
         instanceId: config.instanceId,
+        onLeasesRecovered: (count) => telemetry.leasesRecovered(count),
       },
       logger,
     );
@@ -206,10 +215,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         heartbeatMs: config.heartbeatMs,
         pageTokens: new PageTokens(await stores.serverSecret('page_token')),
       }),
-      // The log line outermost, with the code the caller gets. Errors next: a failure before the
-      // deadline is mapped as always; one after it, when the caller already has
-      // deadline_exceeded, is only logged.
-      interceptors: [logInterceptor(logger), errorsInterceptor(logger), metricsInterceptor(metrics), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
+      // The span outermost, so that the log line (next, with the code the caller gets) carries
+      // its trace id. Errors next: a failure before the deadline is mapped as always; one after
+      // it, when the caller already has deadline_exceeded, is only logged.
+      interceptors: [traceInterceptor(), logInterceptor(logger), errorsInterceptor(logger), metricsInterceptor(metrics), authInterceptor(authenticator), deadlineInterceptor({ maxMs: config.requestTimeoutMs, logger })],
       corsOrigins: config.corsOrigins,
       ready: async () => (await health.status()) === 'serving',
       open: { isOpen: () => authenticator.isOpen(), allowedHosts: config.allowedHosts },

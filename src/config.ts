@@ -2,6 +2,7 @@
 // is reported at once, each with what to do about it. A problem names the variable, never its
 // value: values may be secrets, and the problems go to logs.
 
+import { tracingWanted } from './observability/tracing.ts';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parsePolicyJson, type TenantPolicy } from './domain/tenant-policy.ts';
@@ -36,6 +37,10 @@ export interface Config {
   logLevel: LogLevel;
   /** On every log line and on each prompt attempt it runs: which instance did it. */
   instanceId: string;
+  /** The OTEL_* variables ask for traces to be exported (observability/tracing.ts). */
+  tracing: boolean;
+  /** Spans carry messages, tool inputs and results (PARLEY_TRACE_CONTENT). */
+  traceContent: boolean;
   /** Database connections per instance. */
   databasePoolSize: number;
   /** Bounds on waiting for a connection, on statements, on idle transactions; TCP keepalive. */
@@ -159,6 +164,15 @@ export function loadConfig(env: Env = process.env): Config {
     }
   };
 
+  const flag = (name: string, fallback: boolean): boolean => {
+    const raw = text(name)?.toLowerCase() ?? null;
+    if (raw === null) return fallback;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    problems.push(`${name} must be true or false; unset it to use ${fallback}.`);
+    return fallback;
+  };
+
   const logLevel = parseLogLevel(env['LOG_LEVEL']);
   if (logLevel === null) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.`);
   const apiKey = text('ANTHROPIC_API_KEY');
@@ -183,6 +197,8 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: (text('CORS_ORIGINS') ?? '').split(',').map((o) => o.trim()).filter(Boolean),
     logLevel: logLevel ?? 'info',
     instanceId: text('PARLEY_INSTANCE_ID') ?? generatedInstanceId(),
+    tracing: tracingWanted(env),
+    traceContent: flag('PARLEY_TRACE_CONTENT', false),
     databasePoolSize: integer('DATABASE_POOL_SIZE', 10, 1, 1000),
     databaseTimeouts: {
       acquireMs: integer('DATABASE_ACQUIRE_TIMEOUT_MS', 10_000, 100, 600_000),

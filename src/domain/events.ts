@@ -10,8 +10,8 @@ export type ConversationEvent =
   | { type: 'block_stopped'; messageId: string; index: number; block: BlockContent }
   | { type: 'tool_call_requested'; messageId: string; toolUseId: string; name: string; input: Record<string, unknown>; kind: ToolCallKind }
   | { type: 'tool_call_started'; messageId: string; toolUseId: string }
-  /** `deadline`: ISO 8601. */
-  | { type: 'tool_call_awaiting_client'; messageId: string; toolUseId: string; name: string; input: Record<string, unknown>; deadline: string }
+  /** `deadline`: ISO 8601. `traceparent`: the call's span, when traced. */
+  | { type: 'tool_call_awaiting_client'; messageId: string; toolUseId: string; name: string; input: Record<string, unknown>; deadline: string; traceparent?: string }
   | { type: 'tool_call_finished'; messageId: string; toolUseId: string; content: string; isError: boolean; durationMs: number }
   | { type: 'prompt_finished'; messageId: string; replyId: string; stopReason: string | null; usage: Usage | null }
   | { type: 'prompt_failed'; messageId: string; replyId: string | null; error: MessageError }

@@ -103,6 +103,8 @@ export interface Claim {
   conversationId: string;
   messageId: string;
   attempt: number;
+  /** W3C `traceparent` of the request that queued (or retried) the message, when it was traced. */
+  traceparent: string | null;
 }
 
 /** A client tool call still waiting for the calling service's answer. */

@@ -17,6 +17,8 @@ export interface ClaimLoopOptions {
   maxAttempts: number;
   /** Recorded on each attempt this instance claims. */
   instanceId?: string;
+  /** This instance recovered prompts whose lease had expired (for metrics). */
+  onLeasesRecovered?: (count: number) => void;
 }
 
 /**
@@ -244,7 +246,10 @@ export class ClaimLoop {
   async #recover(): Promise<void> {
     try {
       const recovered = await this.#store.recoverExpiredLeases(this.#options.maxAttempts);
-      if (recovered > 0) this.#logger.warn('recovered prompts whose lease expired', { count: recovered });
+      if (recovered > 0) {
+        this.#logger.warn('recovered prompts whose lease expired', { count: recovered });
+        this.#options.onLeasesRecovered?.(recovered);
+      }
     } catch (error) {
       this.#logger.warn('lease recovery failed', { error });
     }

@@ -1,3 +1,4 @@
+import { traceparentOf } from '../observability/trace-context.ts';
 import type { ConversationRecord, MessageRecord, Owner, UsageGrouping, UsageTotal } from '../domain/records.ts';
 import { RequestError, requestErrors } from '../domain/request-errors.ts';
 import { requestSignal } from '../domain/request-scope.ts';
@@ -86,7 +87,13 @@ export class ConversationEngine {
   sendMessage(owner: Owner, conversationId: string, input: { text: string; requestId: string | null }): Promise<MessageRecord> {
     return this.#guard('sendMessage', async () => {
       const budgets = await this.#admissible(owner, conversationId);
-      const result = await this.#deps.queue.enqueue(owner, conversationId, { ...input, maxQueued: this.#deps.maxQueuedPerConversation, budgets });
+      const result = await this.#deps.queue.enqueue(owner, conversationId, {
+        ...input,
+        maxQueued: this.#deps.maxQueuedPerConversation,
+        budgets,
+        // The prompt that answers it, later and maybe elsewhere, links its trace to this request's.
+        traceparent: traceparentOf(),
+      });
       switch (result.kind) {
         case 'not_found':
           return notFound(conversationId);
@@ -115,7 +122,7 @@ export class ConversationEngine {
   retryMessage(owner: Owner, conversationId: string, messageId: string): Promise<MessageRecord> {
     return this.#guard('retryMessage', async () => {
       const budgets = await this.#admissible(owner, conversationId);
-      const result = await this.#deps.queue.requeue(owner, conversationId, messageId, budgets);
+      const result = await this.#deps.queue.requeue(owner, conversationId, messageId, budgets, traceparentOf());
       if (result.kind === 'over_budget') throw requestErrors.overBudget(result.refusal);
       return transitioned(result, messageId, 'retried');
     });

@@ -83,6 +83,7 @@ function eventToProto(event: ConversationEvent): NonNullable<Event> {
           name: event.name,
           input: event.input as JsonObject,
           deadline: timestampFromDate(new Date(event.deadline)),
+          traceparent: event.traceparent ?? '',
         },
       };
     case 'tool_call_started':

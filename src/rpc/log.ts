@@ -9,7 +9,7 @@ import { rpcEndInterceptor } from './rpc-end.ts';
  * fields of the request's log context come with every line (logger.ts).
  */
 export function logInterceptor(logger: Logger): Interceptor {
-  return rpcEndInterceptor({
+  return rpcEndInterceptor(() => ({
     onEnd: ({ service, method, code, error, seconds }) =>
       logger.debug('rpc', {
         method: `${service}/${method}`,
@@ -17,5 +17,5 @@ export function logInterceptor(logger: Logger): Interceptor {
         durationMs: Math.round(seconds * 1000),
         ...(error === undefined ? {} : { reason: ConnectError.from(error).rawMessage }),
       }),
-  });
+  }));
 }

@@ -9,8 +9,8 @@ import { rpcEndInterceptor } from './rpc-end.ts';
  * else the errors interceptor turns into `internal`, and so is counted here.
  */
 export function metricsInterceptor(metrics: Metrics): Interceptor {
-  return rpcEndInterceptor({
-    onStream: (service, method) => metrics.streamOpened(service, method),
-    onEnd: ({ service, method, code, seconds, stream }) => metrics.rpcEnded(service, method, code, stream ? null : seconds),
-  });
+  return rpcEndInterceptor(({ service, method }) => ({
+    onStream: () => metrics.streamOpened(service, method),
+    onEnd: ({ code, seconds, stream }) => metrics.rpcEnded(service, method, code, stream ? null : seconds),
+  }));
 }

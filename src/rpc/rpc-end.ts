@@ -14,9 +14,22 @@ export interface RpcEnd {
   stream: boolean;
 }
 
-export interface RpcEndHooks {
+/** An RPC as it starts. */
+export interface RpcCall {
+  service: string;
+  method: string;
+  stream: boolean;
+  header: Headers;
+  /** The request's content type, which names its protocol. */
+  contentType: string;
+}
+
+/** What one interceptor does with one RPC. */
+export interface RpcWatch {
+  /** Runs the rest of the call (the inner interceptors and the handler), as for a trace context. */
+  run?: <T>(work: () => Promise<T>) => Promise<T>;
   /** A streaming RPC began to respond; the function returned is called when it ends. */
-  onStream?: (service: string, method: string) => () => void;
+  onStream?: () => () => void;
   onEnd: (end: RpcEnd) => void;
 }
 
@@ -26,16 +39,17 @@ export interface RpcEndHooks {
  * passes), which ends it without an error on this side. The log line and the metrics of an RPC
  * are both made from this, so they cannot disagree on its code.
  */
-export function rpcEndInterceptor(hooks: RpcEndHooks): Interceptor {
+export function rpcEndInterceptor(watch: (call: RpcCall) => RpcWatch): Interceptor {
   return (next) => async (request) => {
     const service = request.service.typeName;
     const method = request.method.name;
+    const hooks = watch({ service, method, stream: request.stream, header: request.header, contentType: request.header.get('content-type') ?? '' });
     const startedAt = performance.now();
     const end = (code: string, error?: unknown) =>
       hooks.onEnd({ service, method, code, ...(error === undefined ? {} : { error }), seconds: (performance.now() - startedAt) / 1000, stream: request.stream });
     let response;
     try {
-      response = await next(request);
+      response = await (hooks.run ? hooks.run(() => next(request)) : next(request));
     } catch (error) {
       end(codeOf(error), error);
       throw error;
@@ -44,7 +58,7 @@ export function rpcEndInterceptor(hooks: RpcEndHooks): Interceptor {
       end('ok');
       return response;
     }
-    const closed = hooks.onStream?.(service, method);
+    const closed = hooks.onStream?.();
     const messages = response.message;
     async function* observed() {
       let ended = false;

@@ -33,7 +33,7 @@ export class ClientCallStore {
    * Opens client tool calls (a row each; calls already open keep theirs) and announces the new
    * ones. Returns the state of every call, or null when the claim was lost.
    */
-  async open(claim: Claim, replyId: string, calls: Array<{ id: string; name: string; input: Record<string, unknown> }>, timeoutMs: number): Promise<ClientCallState[] | null> {
+  async open(claim: Claim, replyId: string, calls: Array<{ id: string; name: string; input: Record<string, unknown>; traceparent?: string | null }>, timeoutMs: number): Promise<ClientCallState[] | null> {
     return this.#db.transaction(async (tx) => {
       if (!(await holds(tx, claim))) return null;
       const opened = await tx.query<{ tool_use_id: string; deadline: Date }>(
@@ -53,6 +53,7 @@ export class ClientCallStore {
           name: call.name,
           input: call.input,
           deadline: new Date(row.deadline).toISOString(),
+          ...(call.traceparent ? { traceparent: call.traceparent } : {}),
         };
       });
       await appendEvents(tx, claim.conversationId, events);

@@ -19,6 +19,8 @@ export interface MessageRow {
   ended_at: Date | null;
   attempt: number;
   instance_id: string | null;
+  /** W3C traceparent of the request that queued the message (user messages only). */
+  trace_context: string | null;
   cancel_requested: boolean;
 }
 

@@ -58,7 +58,7 @@ export class QueueStore {
   async enqueue(
     owner: Owner,
     conversationId: string,
-    input: { text: string; requestId: string | null; maxQueued: number; budgets?: TenantPolicy | null },
+    input: { text: string; requestId: string | null; maxQueued: number; budgets?: TenantPolicy | null; traceparent?: string | null },
   ): Promise<EnqueueResult> {
     return this.#db.transaction(async (tx) => {
       // Locking the conversation serialises sends into it: queue positions and the queue limit
@@ -87,9 +87,9 @@ export class QueueStore {
       if (refusal) return { kind: 'over_budget', refusal };
       const id = uuidv7();
       const [row] = await tx.query<MessageRow>(
-        `insert into message (id, conversation_id, role, status, queue_position, request_id, created_at, updated_at)
-         values ($1, $2, 'user', 'queued', $3, $4, now(), now()) returning *`,
-        [id, conversationId, position, input.requestId],
+        `insert into message (id, conversation_id, role, status, queue_position, request_id, trace_context, created_at, updated_at)
+         values ($1, $2, 'user', 'queued', $3, $4, $5, now(), now()) returning *`,
+        [id, conversationId, position, input.requestId, input.traceparent ?? null],
       );
       const text = { type: 'text' as const, text: input.text };
       await tx.query('insert into block (message_id, position, content) values ($1, 0, $2)', [id, JSON.stringify(text)]);
@@ -101,7 +101,7 @@ export class QueueStore {
   }
 
   /** Queues a failed or cancelled user message again (RetryMessage), within `budgets` as enqueue does. */
-  async requeue(owner: Owner, conversationId: string, messageId: string, budgets: TenantPolicy | null = null): Promise<TransitionResult | OverBudget> {
+  async requeue(owner: Owner, conversationId: string, messageId: string, budgets: TenantPolicy | null = null, traceparent: string | null = null): Promise<TransitionResult | OverBudget> {
     return this.#db.transaction(async (tx) => {
       // The conversation row first, as a send takes it, then the tenant's running lock: taken
       // in the other order, a retry and a send into one conversation deadlocked.
@@ -120,9 +120,9 @@ export class QueueStore {
       );
       const [row] = await tx.query<MessageRow>(
         `update message set status = 'queued', error = null, started_at = null, ended_at = null,
-           cancel_requested = false, queue_position = $1, updated_at = now()
+           cancel_requested = false, queue_position = $1, trace_context = $4, updated_at = now()
          where id = $2 and status = any($3) returning *`,
-        [Number(ahead?.count ?? 0), messageId, from('user', 'retry', 'queued')],
+        [Number(ahead?.count ?? 0), messageId, from('user', 'retry', 'queued'), traceparent],
       );
       await appendEvents(tx, conversationId, [statusChanged(row!)]);
       await notify(tx, QUEUE_CHANNEL, conversationId);
@@ -194,7 +194,7 @@ export class QueueStore {
         );
         if (!claimed) return { kind: 'contended' };
         await appendEvents(tx, candidate.conversation_id, [statusChanged(claimed)]);
-        const claim = { ownerId: candidate.owner_id, conversationId: candidate.conversation_id, messageId: candidate.id, attempt: claimed.attempt };
+        const claim = { ownerId: candidate.owner_id, conversationId: candidate.conversation_id, messageId: candidate.id, attempt: claimed.attempt, traceparent: claimed.trace_context };
         return { kind: 'claimed', claim };
       });
     } catch (error) {

@@ -2,7 +2,8 @@
 // a small parser of the exposition format, so each case checks values, not just names.
 import { Code } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicEmulator, textTurn } from '../../src/emulator/index.ts';
+import { AnthropicEmulator, overloaded, textTurn, toolUseTurn } from '../../src/emulator/index.ts';
+import pg from 'pg';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { createRpcClient } from '../support/clients.ts';
 import { conversationApi } from '../support/conversation.ts';
@@ -122,6 +123,72 @@ describe('metrics on the service port', () => {
   it('keeps conversation and message ids out of every label', async () => {
     const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
     expect(text).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/);
+  });
+});
+
+describe('the prompt runner\'s metrics', () => {
+  it('counts model requests by outcome with their durations, tokens by kind, tool calls, and prompts by how they ended', async () => {
+    const server = await startTestApp({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: url, ANTHROPIC_MAX_RETRIES: '0' });
+    const client = createRpcClient('grpc-js', server.baseUrl);
+    try {
+      const api = conversationApi(client);
+      emulator.enqueue(toolUseTurn('calculate', { expression: '6 * 7' }), textTurn('It is 42.'));
+      const answered = await api.create({ enabledTools: ['calculate'] });
+      await api.send(answered, 'What is six times seven?');
+      await api.settled(answered);
+      emulator.enqueue(overloaded());
+      const refused = await api.create();
+      await api.send(refused, 'Anyone there?');
+      await api.settled(refused);
+
+      const all = await scrape(server.baseUrl);
+      const model = 'claude-sonnet-5-5';
+      expect(value(all, 'parley_model_requests_total', { model, outcome: 'ok' })).toBe(2);
+      expect(value(all, 'parley_model_requests_total', { model, outcome: 'model_overloaded' })).toBe(1);
+      expect(value(all, 'parley_model_request_duration_seconds_count', { model, outcome: 'ok' })).toBe(2);
+      expect(value(all, 'parley_model_time_to_first_token_seconds_count', { model })).toBe(2);
+      expect(value(all, 'parley_model_tokens_total', { model, kind: 'input' })).toBeGreaterThan(0);
+      expect(value(all, 'parley_model_tokens_total', { model, kind: 'output' })).toBeGreaterThan(0);
+      expect(value(all, 'parley_tool_calls_total', { tool: 'calculate', outcome: 'ok' })).toBe(1);
+      expect(value(all, 'parley_tool_call_duration_seconds_count', { tool: 'calculate' })).toBe(1);
+      expect(value(all, 'parley_messages_ended_total', { status: 'completed', code: '' })).toBe(1);
+      expect(value(all, 'parley_messages_ended_total', { status: 'failed', code: 'model_overloaded' })).toBe(1);
+      expect(value(all, 'parley_prompt_duration_seconds_count', { status: 'completed' })).toBe(1);
+    } finally {
+      client.close();
+      await server.close();
+      emulator.reset();
+    }
+  });
+
+  it('counts a lease taken over, the writes it fenced off, and the recovery of the lease once it expired', async () => {
+    // Renewed every 300 ms, recovered within 100 ms of expiring.
+    const server = await startTestApp({ ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: url, PARLEY_LEASE_MS: '900', PARLEY_QUEUE_POLL_MS: '100' });
+    const client = createRpcClient('connect-node/connect', server.baseUrl);
+    const db = new pg.Client({ connectionString: server.databaseUrl });
+    await db.connect();
+    try {
+      const api = conversationApi(client);
+      // Slow enough that the reply is still writing when its lease is taken.
+      emulator.enqueue(textTurn('one two three four five six seven eight nine ten eleven twelve thirteen fourteen', { tokensPerSecond: 10 }), textTurn('Answered.'));
+      const id = await api.create();
+      const sent = await api.send(id, 'Take your time.');
+      await api.until(id, (messages) => messages.some((m) => m.role === 'ROLE_ASSISTANT' && (m.blocks?.length ?? 0) > 0));
+      // What another instance does when it claims the message: a new attempt, a new lease.
+      await db.query(`update message set attempt = attempt + 1, lease_expires_at = now() + interval '900 milliseconds' where id = $1`, [sent.id]);
+      const messages = await api.settled(id);
+      expect(messages.find((m) => m.id === sent.id)?.status).toBe('MESSAGE_STATUS_COMPLETED');
+      const all = await scrape(server.baseUrl);
+      expect(value(all, 'parley_leases_lost_total')).toBe(1);
+      expect(value(all, 'parley_fencing_rejections_total')).toBeGreaterThanOrEqual(1);
+      // Nobody renews the other attempt's lease: it expires, and this instance takes the message back.
+      expect(value(all, 'parley_lease_recoveries_total')).toBe(1);
+    } finally {
+      await db.end();
+      client.close();
+      await server.close();
+      emulator.reset();
+    }
   });
 });
 

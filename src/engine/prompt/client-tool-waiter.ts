@@ -29,7 +29,7 @@ export class ClientToolWaiter {
   async wait(
     claim: Claim,
     replyId: string,
-    calls: Array<{ id: string; name: string; input: Record<string, unknown> }>,
+    calls: Array<{ id: string; name: string; input: Record<string, unknown>; traceparent?: string | null }>,
     signal: AbortSignal,
     slot: PromptSlot,
   ): Promise<ToolOutcome[]> {

@@ -17,6 +17,7 @@ import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { callModel } from './model-call.ts';
 import { addUsage, emptyUsage, outcomeOfFailure, outcomeOfStop } from './outcome.ts';
 import { logPromptEnd, type PromptTimes } from './prompt-log.ts';
+import type { AttemptTelemetry, PromptTelemetry } from './prompt-telemetry.ts';
 import { stopCauseOf } from './prompt-stopped.ts';
 import { ReplyWriter } from './reply-writer.ts';
 import { runToolRound, toolCallKind, type PromptTools } from './tool-round.ts';
@@ -48,6 +49,8 @@ export interface PromptRunnerDeps {
   /** The tenant's budgets, met before each model request. */
   budget: BudgetGate;
   logger: Logger;
+  /** Metrics and spans of each attempt. */
+  telemetry: PromptTelemetry;
   options: PromptRunnerOptions;
 }
 
@@ -59,6 +62,7 @@ interface Attempt {
   /** The model the conversation asks for, once it was read. */
   model: string | null;
   times: PromptTimes;
+  telemetry: AttemptTelemetry;
 }
 
 /**
@@ -75,10 +79,16 @@ export class PromptRunner {
   }
 
   /** Runs the prompt to its end. Does not throw for anything the prompt itself can record. */
-  readonly run = async (claim: Claim, signal: AbortSignal, slot: PromptSlot): Promise<void> => {
+  readonly run = (claim: Claim, signal: AbortSignal, slot: PromptSlot): Promise<void> => {
+    const telemetry = this.#deps.telemetry.attempt(claim, claim.traceparent);
+    const attempt: Attempt = { replyId: null, usage: emptyUsage(), model: null, times: { startedAt: performance.now(), firstTokenAt: null }, telemetry };
+    // Whatever way it ends, the attempt's span ends (ending one twice is a no-op).
+    return telemetry.run(() => this.#run(claim, signal, slot, attempt)).finally(() => telemetry.abandoned());
+  };
+
+  async #run(claim: Claim, signal: AbortSignal, slot: PromptSlot, attempt: Attempt): Promise<void> {
     const { replies, logger } = this.#deps;
     const retryMs = this.#deps.options.databaseRetryMs;
-    const attempt: Attempt = { replyId: null, usage: emptyUsage(), model: null, times: { startedAt: performance.now(), firstTokenAt: null } };
     let outcome: PromptOutcome | null;
     try {
       outcome = await this.#attempt(claim, signal, attempt, slot);
@@ -88,6 +98,7 @@ export class PromptRunner {
       // the message goes back to the queue and a new attempt answers it from the start (this
       // attempt's reply is marked interrupted and left out of history).
       logger.warn('the database went away during a prompt; it goes back to the queue', { messageId: claim.messageId });
+      attempt.telemetry.released();
       await retryWhileDatabaseUnavailable(() => replies.release(claim, attempt.replyId), retryMs).catch((failure: unknown) => {
         if (!isDatabaseUnavailable(failure)) throw failure;
         logger.warn('the database stayed away; the message is recovered when its lease runs out', { messageId: claim.messageId });
@@ -98,9 +109,14 @@ export class PromptRunner {
     const ended = outcome;
     const written = await retryWhileDatabaseUnavailable(() => replies.finish(claim, attempt.replyId, ended), retryMs);
     // Also when a retried write had landed before its connection dropped.
-    if (!written) logger.warn('the prompt had already ended, or its claim was lost; this result was not written', { messageId: claim.messageId });
-    else logPromptEnd(logger, claim, ended, attempt);
-  };
+    if (!written) {
+      attempt.telemetry.fenced();
+      logger.warn('the prompt had already ended, or its claim was lost; this result was not written', { messageId: claim.messageId });
+    } else {
+      attempt.telemetry.ended(ended);
+      logPromptEnd(logger, claim, ended, attempt);
+    }
+  }
 
   /** Runs the prompt; returns the outcome to record, or null when there is nothing more to write. */
   async #attempt(claim: Claim, signal: AbortSignal, attempt: Attempt, slot: PromptSlot): Promise<PromptOutcome | null> {
@@ -111,7 +127,11 @@ export class PromptRunner {
     const reply = await replies.startReply(claim, conversation.settings.model);
     if (!reply) return null;
     attempt.replyId = reply.id;
-    const writer = new ReplyWriter(replies, claim, reply, { flushMs: options.deltaFlushMs, maxBlocks: options.maxBlocksPerMessage });
+    const writer = new ReplyWriter(replies, claim, reply, {
+      flushMs: options.deltaFlushMs,
+      maxBlocks: options.maxBlocksPerMessage,
+      onFenced: () => attempt.telemetry.fenced(),
+    });
     try {
       const outcome = await this.#rounds(claim, conversation, writer, attempt, signal, slot);
       await writer.settle();
@@ -121,6 +141,7 @@ export class PromptRunner {
       if (cause === 'lease_lost') {
         // Another instance owns the message now; this one's reply stops where it was.
         logger.warn('the prompt lost its lease and stopped; another attempt answers the message', { attempt: claim.attempt });
+        attempt.telemetry.leaseLost();
         return null;
       }
       if (cause === null && isDatabaseUnavailable(error)) throw error;
@@ -130,6 +151,7 @@ export class PromptRunner {
         // Not the message's fault: another instance (or this one, restarted) answers it. With the
         // database away this throws, and run() retries giving it back.
         await replies.release(claim, reply.id);
+        attempt.telemetry.released();
         return null;
       }
       const outcome = outcomeOfFailure(cause, error, attempt.usage);
@@ -148,6 +170,7 @@ export class PromptRunner {
       clientCalls: this.#deps.clientCalls,
       clientToolNames: new Set(settings.clientTools.map((tool) => tool.name)),
       slot,
+      telemetry: attempt.telemetry,
     };
     const definitions = toolDefinitions(this.#deps.tools, settings);
     const earlier = (await this.#deps.snapshots.messages(tenantOf(claim), claim.conversationId)) ?? [];
@@ -161,6 +184,7 @@ export class PromptRunner {
       if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
       await this.#deps.budget.beforeRequest({ tenantId: claim.ownerId, subjectId: conversation.subjectId }, round === 0, signal, slot);
       const startedAt = new Date();
+      const watch = attempt.telemetry.modelRequest(request);
       const final = await callModel({
         anthropic,
         request,
@@ -171,9 +195,14 @@ export class PromptRunner {
         ],
         onBlockChange: () => {
           attempt.times.firstTokenAt ??= performance.now();
+          watch.firstToken();
         },
         signal,
+      }).catch((error: unknown) => {
+        watch.failed(signal.aborted ? 'aborted' : (outcomeOfFailure(null, error, attempt.usage).error?.code ?? 'internal'), error);
+        throw error;
       });
+      watch.ended(final);
       attempt.usage = addUsage(attempt.usage, final.usage);
       writer.recordUsage({
         tenantId: claim.ownerId,

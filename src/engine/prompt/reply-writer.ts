@@ -18,6 +18,8 @@ export interface ReplyWriterOptions {
   flushMs: number;
   /** Blocks the reply may hold, counting every tool round's. */
   maxBlocks: number;
+  /** A write was refused because the claim no longer held (the first such write only). */
+  onFenced?: () => void;
 }
 
 interface PendingDelta {
@@ -54,6 +56,7 @@ export class ReplyWriter {
   /** Positions whose block_started has been written: only their deltas may be written. */
   readonly #announced = new Set<number>();
   #lost = false;
+  readonly #onFenced: (() => void) | undefined;
   readonly #failure = new AbortController();
 
   constructor(store: ReplyStore, claim: Claim, reply: MessageRecord, options: ReplyWriterOptions) {
@@ -63,6 +66,7 @@ export class ReplyWriter {
     this.#blocks = [...reply.blocks];
     this.#flushMs = options.flushMs;
     this.#maxBlocks = options.maxBlocks;
+    this.#onFenced = options.onFenced;
   }
 
   get replyId(): string {
@@ -202,7 +206,10 @@ export class ReplyWriter {
       const { blocks, events, usage = [] } = prepare();
       if (blocks.length === 0 && events.length === 0 && usage.length === 0) return;
       const held = await this.#store.writeBlocks(this.#claim, this.#reply.id, blocks, events, usage);
-      if (!held) this.#lost = true;
+      if (!held) {
+        this.#lost = true;
+        this.#onFenced?.();
+      }
     });
     // settle() reports a failed write; until then it must not count as unhandled.
     this.#chain.catch((error: unknown) => {

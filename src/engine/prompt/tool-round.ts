@@ -4,6 +4,7 @@ import type { BlockContent, Claim } from '../../domain/records.ts';
 import type { ClientCallStore } from '../../store/client-call-store.ts';
 import type { ToolExecutor } from '../../tools/tool-executor.ts';
 import type { ClientToolWaiter } from './client-tool-waiter.ts';
+import type { AttemptTelemetry } from './prompt-telemetry.ts';
 import { ReplyTooLong, type ReplyWriter } from './reply-writer.ts';
 
 /** The tools one prompt may call: run here (built-in, MCP) or answered by the calling service. */
@@ -15,6 +16,8 @@ export interface PromptTools {
   clientToolNames: ReadonlySet<string>;
   /** The prompt's place in the instance's concurrency, given up while it waits on the client. */
   slot: PromptSlot;
+  /** A span and the metrics of each call. */
+  telemetry: AttemptTelemetry;
 }
 
 /** Who answers a call to `name`. */
@@ -38,16 +41,24 @@ export async function runToolRound(claim: Claim, writer: ReplyWriter, tools: Pro
   const clientCalls = calls.filter((call) => tools.clientToolNames.has(call.name));
   writer.events(serverCalls.map((call) => ({ type: 'tool_call_started', messageId: writer.replyId, toolUseId: call.id })));
   await writer.settle();
+  const watches = new Map(calls.map((call) => [call.id, tools.telemetry.toolCall(call, toolCallKind(tools, call.name))]));
   const [serverOutcomes, clientOutcomes] = await Promise.all([
     tools.executor.executeAll(
       serverCalls.map((call) => ({ id: call.id, name: call.name, input: call.input })),
       { signal, conversationId: claim.conversationId },
     ),
-    tools.clientTools.wait(claim, writer.replyId, clientCalls, signal, tools.slot),
+    tools.clientTools.wait(
+      claim,
+      writer.replyId,
+      clientCalls.map((call) => ({ ...call, traceparent: watches.get(call.id)?.traceparent ?? null })),
+      signal,
+      tools.slot,
+    ),
   ]);
   signal.throwIfAborted();
   const outcomes = new Map([...serverCalls.map((call, i) => [call.id, serverOutcomes[i]!] as const), ...clientCalls.map((call, i) => [call.id, clientOutcomes[i]!] as const)]);
   const results = calls.map((call) => ({ call, outcome: outcomes.get(call.id)! }));
+  for (const { call, outcome } of results) watches.get(call.id)?.ended(outcome);
   writer.append(
     results.map(({ call, outcome }) => ({ type: 'tool_result', toolUseId: call.id, content: outcome.content, isError: outcome.isError })),
     results.map(({ call, outcome }) => ({

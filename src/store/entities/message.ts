@@ -29,6 +29,9 @@ export const MessageEntity = defineEntity({
     // The instance that ran the latest attempt (a user message) or this one (an assistant
     // message): PARLEY_INSTANCE_ID, as on that instance's log lines.
     instanceId: p.text().nullable(),
+    // W3C traceparent of the request that queued or retried a user message: the prompt's span
+    // links to it (docs/operations.md, Traces).
+    traceContext: p.text().nullable(),
     // A processing user message is held by the instance running it until this time; the holder
     // renews it, and anyone may requeue the message once it has passed.
     leaseExpiresAt: p.datetime().nullable(),
