@@ -9,6 +9,7 @@ import type { FirstTokenResult } from '../scenarios/first-token.ts';
 import type { StorageResult } from '../scenarios/storage.ts';
 import type { PeersResult } from '../scenarios/peers.ts';
 import type { AuthResult } from '../scenarios/auth.ts';
+import type { ObservabilityResult } from '../scenarios/observability.ts';
 
 export interface BenchResults {
   startedAt: string;
@@ -23,6 +24,7 @@ export interface BenchResults {
     storage?: StorageResult;
     peers?: PeersResult;
     auth?: AuthResult;
+    observability?: ObservabilityResult;
   };
   errors: Record<string, string>;
 }
@@ -278,6 +280,27 @@ function authSection(g: AuthResult): string {
     );
 }
 
+function observabilitySection(h: ObservabilityResult): string {
+  const side = (s: ObservabilityResult['on']) => [
+    `${s.firstToken.addedMs.p50.toFixed(1)} / ${s.firstToken.addedMs.p99.toFixed(1)}`,
+    Math.round(s.deltasPerSecond.median).toLocaleString('en-US'),
+    Math.round(s.tokensPerSecond.median).toLocaleString('en-US'),
+    s.parleyCpuMsPer1kTokens.median.toFixed(1),
+  ];
+  const d = h.differencePercent;
+  const signed = (n: number) => `${n > 0 ? '+' : ''}${n.toFixed(1)} %`;
+  return (
+    table(
+      ['two instances side by side, flush 1 ms', 'first token added p50 / p99 ms', `deltas/s (${h.tokens.toLocaleString('en-US')} tokens, full speed)`, 'tokens/s', 'Parley CPU ms per 1k tokens'],
+      [
+        ['metrics off, no tracing', ...side(h.off)],
+        ['metrics scraped every 1 s, every span exported', ...side(h.on)],
+        ['difference (on / off − 1)', `${signed(d.firstTokenP50)} / ${signed(d.firstTokenP99)}`, signed(d.deltasPerSecond), signed(d.tokensPerSecond), signed(d.cpuPer1kTokens)],
+      ],
+    ) + `\n\n${h.rounds} alternating rounds; ${h.exported.exports} OTLP exports (${h.exported.bytes.toLocaleString('en-US')} bytes) reached the collector stub, /metrics was read ${h.exported.scrapes} times.`
+  );
+}
+
 export function renderMarkdown(r: BenchResults): string {
   const s = r.scenarios;
   const parts = [`# Parley benchmark results (${r.mode})`, '', machineSection(r), '', '## Summary', '', summaryTable(r)];
@@ -292,6 +315,7 @@ export function renderMarkdown(r: BenchResults): string {
   if (s.storage) parts.push('', '## e. Database work per prompt', '', storageSection(s.storage));
   if (s.peers) parts.push('', '## f. Peers on the same emulator', '', peersSection(s.peers));
   if (s.auth) parts.push('', '## g. The cost of authentication', '', authSection(s.auth));
+  if (s.observability) parts.push('', '## h. The cost of metrics and traces', '', observabilitySection(s.observability));
   const errors = Object.entries(r.errors);
   if (errors.length) parts.push('', '## Scenarios that failed', '', ...errors.map(([k, v]) => `- **${k}**: \`${v.split('\n')[0]}\``));
   return `${parts.join('\n')}\n`;

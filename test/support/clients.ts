@@ -230,7 +230,12 @@ function grpcJsClient(service: DescService, baseUrl: string, headers: Record<str
             call.cancel();
           }
         });
-        call.on('error', (error: grpc.ServiceError) => finish({ code: error.code as number as Code, message: error.details }));
+        // grpc-js emits 'error' as the status arrives, while messages that came before it may
+        // still wait in the stream's buffer: they are the stream's too, so they are read first.
+        call.on('error', (error: grpc.ServiceError) => {
+          const settle = () => (call.readableLength > 0 ? setImmediate(settle) : finish({ code: error.code as number as Code, message: error.details }));
+          settle();
+        });
         call.on('end', () => finish(null));
       });
     },
