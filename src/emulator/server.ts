@@ -6,8 +6,8 @@ import { DEFAULT_CONTEXT_TOKENS } from './context-window.ts';
 import { ApiRequestError, DEFAULT_ERROR_MESSAGES, errorBody, invalidRequest, statusForErrorType } from './errors.ts';
 import { newMessageId, newRequestId, newToolUseId, signThinking } from './ids.ts';
 import { offlineReply, type OfflineModelOptions } from './offline-model.ts';
-import { planReply, type ReplyPlan, type ResponseMessage } from './reply-plan.ts';
 import { countTokens, prepareMessages, type PreparedMessages } from './prepare.ts';
+import { planReply, type ReplyPlan, type ResponseMessage } from './reply-plan.ts';
 import { AbortedError, dropConnection, formatEvent, Pacer, sleep, untilAborted, writeChunk } from './sse.ts';
 import type {
   ApiErrorType,
@@ -286,6 +286,7 @@ export class AnthropicEmulator {
       const betas = headerValue(req, 'anthropic-beta');
       if (path === COUNT_TOKENS_PATH) {
         const request = parseCountTokensRequest(parsed.value, validation);
+        // parseCountTokensRequest has just checked that the body is an object.
         sendJson(res, 200, countTokens(parsed.value as Record<string, unknown>, request, betas));
         return;
       }
