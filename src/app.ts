@@ -120,7 +120,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await notifications.start();
 
     const model = await modelEndpoint(
-      { apiKey: config.anthropicApiKey, baseUrl: config.anthropicBaseUrl, offlineTokensPerSecond: config.offlineTokensPerSecond },
+      {
+        apiKey: config.anthropicApiKey,
+        baseUrl: config.anthropicBaseUrl,
+        offlineTokensPerSecond: config.offlineTokensPerSecond,
+        offlineContextTokens: config.offlineContextTokens,
+      },
       logger,
     );
     cleanup.push(() => model.close());

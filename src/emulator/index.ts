@@ -1,4 +1,7 @@
 export { AnthropicEmulator, type AnthropicEmulatorOptions, type PingOptions } from './server.ts';
+export { DEFAULT_CONTEXT_TOKENS } from './context-window.ts';
+export { CLEARED_TOOL_RESULT, type AppliedEdit } from './context-editing.ts';
+export { CONTEXT_MANAGEMENT_BETA } from './context-management.ts';
 export { startOfflineModel, type OfflineModelServer, type OfflineModelServerOptions } from './offline-server.ts';
 export {
   DEFAULT_OFFLINE_TOKENS_PER_SECOND,

@@ -5,6 +5,8 @@ export interface OfflineModelServerOptions {
   readonly tokensPerSecond?: number;
   /** Default 0: an ephemeral port on 127.0.0.1. */
   readonly port?: number;
+  /** Default 200,000: longer requests get the API's "prompt is too long" 400. */
+  readonly contextTokens?: number;
 }
 
 export interface OfflineModelServer {
@@ -22,6 +24,7 @@ export async function startOfflineModel(options: OfflineModelServerOptions = {})
     // Nothing reads the request log here, and a service runs for weeks: keep none.
     maxRecordedRequests: 0,
     ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.contextTokens !== undefined ? { contextTokens: options.contextTokens } : {}),
     offline: options.tokensPerSecond !== undefined ? { tokensPerSecond: options.tokensPerSecond } : {},
   });
   const baseURL = await emulator.start();

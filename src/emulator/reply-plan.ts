@@ -1,3 +1,4 @@
+import type { AppliedEdit } from './context-editing.ts';
 import { splitIntoTokens } from './tokens.ts';
 import type { ReplyBlock, ReplyTurn, ServerToolName, StopReason, WebSearchToolResultContent, WebSearchToolResultError } from './types.ts';
 
@@ -12,6 +13,8 @@ export interface PlanContext {
   readonly maxTokens: number;
   readonly stopSequences: readonly string[];
   readonly inputTokens: number;
+  /** Reported on `message_delta` and on the whole message, where the API reports it. */
+  readonly contextManagement?: { readonly applied_edits: readonly AppliedEdit[] };
   readonly messageId: string;
   readonly newToolUseId: () => string;
   readonly sign: (thinking: string) => string;
@@ -58,6 +61,7 @@ export interface ResponseMessage {
   readonly stop_reason: StopReason;
   readonly stop_sequence: string | null;
   readonly usage: MessageUsage;
+  readonly context_management?: PlanContext['contextManagement'];
 }
 
 interface Usage {
@@ -251,12 +255,14 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   }
   if (!pingSent) emit({ type: 'ping' });
 
+  const contextManagement = context.contextManagement ? { context_management: context.contextManagement } : {};
   const final = stop ?? { reason: turn.stopReason ?? (sentToolUse ? 'tool_use' : 'end_turn'), sequence: null };
   const serverTools = webSearches > 0 ? { web_search_requests: webSearches, web_fetch_requests: 0 } : undefined;
   emit({
     type: 'message_delta',
     delta: { stop_reason: final.reason, stop_sequence: final.sequence },
     usage: usage(context.inputTokens, used, serverTools),
+    ...contextManagement,
   });
   emit({ type: 'message_stop' });
 
@@ -272,6 +278,7 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       stop_reason: final.reason,
       stop_sequence: final.sequence,
       usage: messageUsage(context.inputTokens, used, serverTools),
+      ...contextManagement,
     },
   };
 }

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { DEFAULT_CONTEXT_TOKENS } from './context-window.ts';
 import { ApiRequestError, DEFAULT_ERROR_MESSAGES, errorBody, invalidRequest, statusForErrorType } from './errors.ts';
 import { newMessageId, newRequestId, newToolUseId, signThinking } from './ids.ts';
 import { offlineReply, type OfflineModelOptions } from './offline-model.ts';
+import { countTokens, prepareMessages, type PreparedMessages } from './prepare.ts';
 import { planReply, type ReplyPlan, type ResponseMessage } from './reply-plan.ts';
 import { AbortedError, dropConnection, formatEvent, Pacer, sleep, untilAborted, writeChunk } from './sse.ts';
-import { estimateInputTokens } from './tokens.ts';
 import type {
   ApiErrorType,
   HttpErrorTurn,
@@ -42,6 +43,11 @@ export interface AnthropicEmulatorOptions {
    * are checked as the API checks them.
    */
   readonly strictHistory?: boolean;
+  /**
+   * Default 200,000, the current models' window: a longer request (input after context editing,
+   * plus max_tokens) gets the API's 400.
+   */
+  readonly contextTokens?: number;
   /** Default 32 MiB, the API's request size limit. */
   readonly maxBodyBytes?: number;
   /**
@@ -277,18 +283,20 @@ export class AnthropicEmulator {
       if (tooLarge) throw new ApiRequestError('request_too_large', DEFAULT_ERROR_MESSAGES.request_too_large);
       if (!parsed.ok) throw invalidRequest(`There was an issue with your request body: ${parsed.error}`);
       const validation = { strictHistory: this.#options.strictHistory ?? true, knownSignatures: this.#signatures };
+      const betas = headerValue(req, 'anthropic-beta');
       if (path === COUNT_TOKENS_PATH) {
         const request = parseCountTokensRequest(parsed.value, validation);
-        sendJson(res, 200, { input_tokens: estimateInputTokens(request) });
+        // parseCountTokensRequest has just checked that the body is an object.
+        sendJson(res, 200, countTokens(parsed.value as Record<string, unknown>, request, betas));
         return;
       }
-      const request = parseMessagesRequest(parsed.value, validation);
-      const turn = this.#queue.shift() ?? (await this.#respond(request, recorded, signal));
+      const prepared = prepareMessages(parseMessagesRequest(parsed.value, validation), betas, this.#options.contextTokens ?? DEFAULT_CONTEXT_TOKENS);
+      const turn = this.#queue.shift() ?? (await this.#respond(prepared.request, recorded, signal));
       if ('httpError' in turn) {
         sendHttpError(res, turn);
         return;
       }
-      const usage = await this.#reply(res, request, turn, signal);
+      const usage = await this.#reply(res, prepared, turn, signal);
       // A reply cut off (an error event, a drop, a stall) reports no final usage.
       if (!turn.interrupt) this.#answered.push({ requestId: recorded.requestId, usage });
     } catch (error) {
@@ -326,12 +334,14 @@ export class AnthropicEmulator {
   }
 
   /** Writes the reply; resolves with the usage the whole message reports. */
-  async #reply(res: ServerResponse, request: MessagesRequest, turn: ReplyTurn, signal: AbortSignal): Promise<ResponseMessage['usage']> {
+  async #reply(res: ServerResponse, prepared: PreparedMessages, turn: ReplyTurn, signal: AbortSignal): Promise<ResponseMessage['usage']> {
+    const { request } = prepared;
     const plan = planReply(turn, {
       model: request.model,
       maxTokens: request.max_tokens,
       stopSequences: request.stop_sequences ?? [],
-      inputTokens: estimateInputTokens(request),
+      inputTokens: prepared.inputTokens,
+      ...(prepared.contextManagement ? { contextManagement: prepared.contextManagement } : {}),
       messageId: newMessageId(),
       newToolUseId,
       sign: (thinking) => signThinking(this.#signingKey, thinking),

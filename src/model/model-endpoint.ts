@@ -15,7 +15,7 @@ export interface ModelEndpoint {
  * wire emulator's offline model, so that the prompt runner has a single code path: the SDK.
  */
 export async function modelEndpoint(
-  options: { apiKey: string | null; baseUrl: string | null; offlineTokensPerSecond: number },
+  options: { apiKey: string | null; baseUrl: string | null; offlineTokensPerSecond: number; offlineContextTokens: number },
   logger: Logger,
 ): Promise<ModelEndpoint> {
   if (options.apiKey !== null) {
@@ -23,6 +23,7 @@ export async function modelEndpoint(
   }
   const offline = await startOfflineModel({
     tokensPerSecond: options.offlineTokensPerSecond === 0 ? Infinity : options.offlineTokensPerSecond,
+    contextTokens: options.offlineContextTokens,
   });
   logger.warn(
     'ANTHROPIC_API_KEY is not set: replies come from the OFFLINE MODEL, a built-in emulator of the Anthropic API. ' +

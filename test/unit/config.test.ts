@@ -72,6 +72,14 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the offline model\'s context window, 200,000 tokens by default', () => {
+    expect(loadConfig({}).offlineContextTokens).toBe(200_000);
+    expect(loadConfig({ PARLEY_OFFLINE_CONTEXT_TOKENS: '8000' }).offlineContextTokens).toBe(8_000);
+    expect(() => loadConfig({ PARLEY_OFFLINE_CONTEXT_TOKENS: '0' })).toThrow(
+      'PARLEY_OFFLINE_CONTEXT_TOKENS must be a whole number from 1 to 10000000; unset it to use 200000.',
+    );
+  });
+
   it('refuses limits out of range, naming each variable, its range and its default', () => {
     let error: unknown;
     try {
