@@ -284,18 +284,26 @@ function observabilitySection(h: ObservabilityResult): string {
   const side = (s: ObservabilityResult['on']) => [
     `${s.firstToken.addedMs.p50.toFixed(1)} / ${s.firstToken.addedMs.p99.toFixed(1)}`,
     Math.round(s.deltasPerSecond.median).toLocaleString('en-US'),
-    Math.round(s.tokensPerSecond.median).toLocaleString('en-US'),
+    `${s.delayMs.p50.median.toFixed(1)} / ${s.delayMs.p99.median.toFixed(1)}`,
     s.parleyCpuMsPer1kTokens.median.toFixed(1),
+    Math.round(s.tokensPerSecond.median).toLocaleString('en-US'),
   ];
   const d = h.differencePercent;
   const signed = (n: number) => `${n > 0 ? '+' : ''}${n.toFixed(1)} %`;
   return (
     table(
-      ['two instances side by side, flush 1 ms', 'first token added p50 / p99 ms', `deltas/s (${h.tokens.toLocaleString('en-US')} tokens, full speed)`, 'tokens/s', 'Parley CPU ms per 1k tokens'],
+      [
+        'two instances side by side, flush 1 ms',
+        'first token added p50 / p99 ms',
+        `paced ${h.pacedTokensPerSecond.toLocaleString('en-US')} tokens/s: deltas/s`,
+        'paced: delay p50 / p99 ms',
+        'paced: Parley CPU ms per 1k tokens',
+        `full speed (${h.tokens.toLocaleString('en-US')} tokens): tokens/s`,
+      ],
       [
         ['metrics off, no tracing', ...side(h.off)],
         ['metrics scraped every 1 s, every span exported', ...side(h.on)],
-        ['difference (on / off − 1)', `${signed(d.firstTokenP50)} / ${signed(d.firstTokenP99)}`, signed(d.deltasPerSecond), signed(d.tokensPerSecond), signed(d.cpuPer1kTokens)],
+        ['difference (on / off − 1)', `${signed(d.firstTokenP50)} / ${signed(d.firstTokenP99)}`, signed(d.deltasPerSecond), `p99 ${signed(d.delayP99)}`, signed(d.cpuPer1kTokens), signed(d.tokensPerSecond)],
       ],
     ) + `\n\n${h.rounds} alternating rounds; ${h.exported.exports} OTLP exports (${h.exported.bytes.toLocaleString('en-US')} bytes) reached the collector stub, /metrics was read ${h.exported.scrapes} times.`
   );
