@@ -129,6 +129,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       logger,
     );
     cleanup.push(() => model.close());
+    const contextWindowTokens = model.offline ? config.offlineContextTokens : config.modelContextTokens;
     // The one Anthropic client of this instance. The SDK retries 429, 529, 5xx and dropped
     // connections before the first token, honouring retry-after.
     const anthropic = new Anthropic({
@@ -166,6 +167,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       budget: new BudgetGate(limits, stores.limitStore),
       logger,
       telemetry,
+      context: { anthropic, compactions: stores.compactions, windowTokens: contextWindowTokens },
       options: { maxToolRounds: config.maxToolRounds, deltaFlushMs: config.deltaFlushMs, modelIdleTimeoutMs: config.modelIdleTimeoutMs, databaseRetryMs: config.leaseMs, maxBlocksPerMessage: config.maxBlocksPerMessage },
     });
     const claimLoop = new ClaimLoop(
@@ -215,6 +217,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
           defaultMaxTokens: config.defaultMaxTokens,
           // Tools of an MCP server that is down right now stay valid choices.
           isKnownTool: (name) => tools.mayOffer(name),
+          contextWindowTokens,
         },
         maxMessageChars: config.maxMessageChars,
         heartbeatMs: config.heartbeatMs,

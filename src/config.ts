@@ -75,6 +75,11 @@ export interface Config {
   offlineTokensPerSecond: number;
   /** Context window of the offline model, in its estimated tokens; longer prompts get the API's 400. */
   offlineContextTokens: number;
+  /**
+   * The context window of the models the API serves this instance (the offline model's is
+   * offlineContextTokens): what context management fits histories into.
+   */
+  modelContextTokens: number;
   /** How long streamed deltas gather before one write and one event carry them. */
   deltaFlushMs: number;
   /** Heartbeat interval on an idle Subscribe stream. */
@@ -226,6 +231,7 @@ export function loadConfig(env: Env = process.env): Config {
     anthropicMaxRetries: integer('ANTHROPIC_MAX_RETRIES', 3, 0, 20),
     offlineTokensPerSecond: integer('PARLEY_OFFLINE_TOKENS_PER_SECOND', 30, 0, 1_000_000),
     offlineContextTokens: integer('PARLEY_OFFLINE_CONTEXT_TOKENS', 200_000, 1, 10_000_000),
+    modelContextTokens: integer('PARLEY_MODEL_CONTEXT_TOKENS', 200_000, 1_024, 10_000_000),
     deltaFlushMs: integer('PARLEY_DELTA_FLUSH_MS', 50, 1, 600_000),
     heartbeatMs: integer('PARLEY_HEARTBEAT_MS', 15_000, 10, 3_600_000),
     healthProbeMs: integer('PARLEY_HEALTH_PROBE_MS', 5_000, 10, 3_600_000),

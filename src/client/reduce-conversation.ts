@@ -87,6 +87,9 @@ function applyEvent(view: ConversationView, event: NumberedEvent): ConversationV
     case 'promptFailed':
       // Informational: the statuses they imply arrive as message_status_changed.
       return view;
+    case 'contextCompacted':
+      // Informational: stored messages do not change, only what the model is sent.
+      return view;
     case undefined:
       // An event type newer than this client: it still took a seq, so take it too.
       return view;

@@ -15,7 +15,9 @@ export type ConversationEvent =
   | { type: 'tool_call_finished'; messageId: string; toolUseId: string; content: string; isError: boolean; durationMs: number }
   | { type: 'prompt_finished'; messageId: string; replyId: string; stopReason: string | null; usage: Usage | null }
   | { type: 'prompt_failed'; messageId: string; replyId: string | null; error: MessageError }
-  | { type: 'conversation_updated'; conversation: ConversationRecord };
+  | { type: 'conversation_updated'; conversation: ConversationRecord }
+  /** Older turns were summarized for what the model is sent; token counts are estimates. */
+  | { type: 'context_compacted'; messageId: string; replyId: string; throughMessageId: string; tokensBefore: number; tokensAfter: number; usage: Usage };
 
 export type BlockDelta = { kind: 'text' | 'thinking' | 'signature' | 'partial_json'; value: string };
 /** Who answers a tool call: Parley itself, the calling service, or an MCP server. */

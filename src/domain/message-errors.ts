@@ -46,6 +46,12 @@ export const messageErrors = {
     code: 'model_error',
     message: `The model API failed while answering${detail}; retry the message.`,
   }),
+  contextTooLong: (tokens: number, limit: number): MessageError => ({
+    code: 'context_too_long',
+    message:
+      `The message and what it needs of the conversation hold about ${tokens} tokens, more than the ${limit} the model's context window has room for ` +
+      '(its window less max_tokens). Send a shorter message, lower max_tokens, or start a new conversation.',
+  }),
   /** `reason`: which budget, and when it renews (describeRefusal). */
   budgetExhausted: (reason: string): MessageError => ({ code: 'budget_exhausted', message: `The message was not answered: ${reason}.` }),
   internal: (): MessageError => ({

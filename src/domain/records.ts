@@ -1,6 +1,8 @@
 // The plain shapes every layer shares: the store reads and writes them, the engine works on
 // them, the RPC layer maps them to protobuf. MikroORM entities never leave src/store.
 
+import type { ContextPolicy } from './context-policy.ts';
+
 /** Lifecycle status of a message. See docs/engine.md for the transitions. */
 export type MessageStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
 
@@ -23,6 +25,8 @@ export interface ConversationSettings {
   thinkingBudgetTokens: number;
   enabledTools: string[];
   clientTools: ClientToolDefinition[];
+  /** How a history that outgrows the model's window is made to fit. */
+  context: ContextPolicy;
 }
 
 /**

@@ -1,4 +1,5 @@
 // Domain records ⇄ protobuf messages. Pure mapping, no validation (see validate.ts).
+import { contextPolicyToProto } from './context-settings.ts';
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
@@ -51,6 +52,7 @@ function settingsToProto(settings: ConversationSettings): ProtoSettings {
       description: tool.description,
       inputSchema: tool.inputSchema as JsonObject,
     })),
+    contextManagement: contextPolicyToProto(settings.context),
   });
 }
 

@@ -108,6 +108,18 @@ function eventToProto(event: ConversationEvent): NonNullable<Event> {
       return { case: 'promptFailed', value: { messageId: event.messageId, replyId: event.replyId ?? '', error: event.error } };
     case 'conversation_updated':
       return { case: 'conversationUpdated', value: { conversation: conversationToProto(event.conversation) } };
+    case 'context_compacted':
+      return {
+        case: 'contextCompacted',
+        value: {
+          messageId: event.messageId,
+          replyId: event.replyId,
+          throughMessageId: event.throughMessageId,
+          tokensBefore: BigInt(event.tokensBefore),
+          tokensAfter: BigInt(event.tokensAfter),
+          usage: usageToProto(event.usage),
+        },
+      };
   }
 }
 

@@ -3,6 +3,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { ConversationSettings as ProtoSettings } from '../../gen/parley/v1/conversation_pb.ts';
 import { isUuid } from '../domain/ids.ts';
+import { contextPolicyFromProto } from './context-settings.ts';
 import type { ClientToolDefinition, ConversationSettings } from '../domain/records.ts';
 
 const LIMITS = {
@@ -103,11 +104,13 @@ export interface SettingsContext {
   defaultMaxTokens: number;
   /** Whether a server-side tool of this name exists. */
   isKnownTool: (name: string) => boolean;
+  /** The context window of the models this instance talks to. */
+  contextWindowTokens: number;
 }
 
 /** Checks settings as a whole and fills in the server's defaults. */
-export function settingsFromProto(field: string, input: ProtoSettings | undefined, context: SettingsContext): ConversationSettings {
-  const model = input?.model.trim() || context.defaultModel;
+export function settingsFromProto(field: string, input: ProtoSettings | undefined, server: SettingsContext): ConversationSettings {
+  const model = input?.model.trim() || server.defaultModel;
   if (model.length > LIMITS.modelLength || !MODEL_NAME.test(model)) {
     throw invalid(`${field}.model`, `"${truncate(model)}" is not a model name`);
   }
@@ -115,7 +118,7 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   if (systemPrompt.length > LIMITS.systemPromptLength) {
     throw invalid(`${field}.system_prompt`, `must be at most ${LIMITS.systemPromptLength} characters`);
   }
-  const maxTokens = input?.maxTokens || context.defaultMaxTokens;
+  const maxTokens = input?.maxTokens || server.defaultMaxTokens;
   if (maxTokens > LIMITS.maxTokens) throw invalid(`${field}.max_tokens`, `must be at most ${LIMITS.maxTokens}`);
 
   const thinkingBudgetTokens = input?.thinkingBudgetTokens ?? 0;
@@ -137,7 +140,7 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   const enabledTools = input?.enabledTools ?? [];
   enabledTools.forEach((name, i) => {
     claim(`${field}.enabled_tools[${i}]`, name);
-    if (!context.isKnownTool(name)) throw invalid(`${field}.enabled_tools[${i}]`, `no server tool is named "${truncate(name)}"`);
+    if (!server.isKnownTool(name)) throw invalid(`${field}.enabled_tools[${i}]`, `no server tool is named "${truncate(name)}"`);
   });
   const clientTools: ClientToolDefinition[] = (input?.clientTools ?? []).map((tool, i) => {
     const path = `${field}.client_tools[${i}]`;
@@ -154,7 +157,8 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
   if (names.size > LIMITS.toolsPerConversation) {
     throw invalid(`${field}`, `at most ${LIMITS.toolsPerConversation} tools per conversation`);
   }
-  return { model, systemPrompt, maxTokens, thinkingBudgetTokens, enabledTools, clientTools };
+  const context = contextPolicyFromProto(`${field}.context_management`, input?.contextManagement, { windowTokens: server.contextWindowTokens, maxTokens });
+  return { model, systemPrompt, maxTokens, thinkingBudgetTokens, enabledTools, clientTools, context };
 }
 
 /** For quoting a value in a message: short, and never cutting a character in half. */

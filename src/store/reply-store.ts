@@ -91,7 +91,7 @@ export class ReplyStore {
            reply_id uuid, attempt int, round int, model text, input_tokens int, output_tokens int, cache_creation_input_tokens int,
            cache_read_input_tokens int, web_search_requests int, stop_reason text, started_at timestamptz, ended_at timestamptz)
          where exists (select 1 from held)
-         on conflict (reply_id, attempt, round) do nothing
+         on conflict (reply_id, attempt, round) where purpose = 'reply' do nothing
        ),
        notified as (
          select pg_notify($8, case when octet_length(notice.inline) <= $9::int then notice.inline else notice.bare end)

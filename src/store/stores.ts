@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ApiKeyStore } from './api-key-store.ts';
+import { CompactionStore } from './compaction-store.ts';
 import { ClientCallStore } from './client-call-store.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { Database } from './database.ts';
@@ -23,6 +24,7 @@ export interface Stores {
   replies: ReplyStore;
   /** Client tool calls and their answers. */
   clientCalls: ClientCallStore;
+  compactions: CompactionStore;
   /** Tenants' API keys. */
   apiKeys: ApiKeyStore;
   /** The usage ledger's totals. */
@@ -49,6 +51,7 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     queue: new QueueStore(db),
     replies: new ReplyStore(db),
     clientCalls: new ClientCallStore(db),
+    compactions: new CompactionStore(db),
     apiKeys: new ApiKeyStore(db),
     usage: new UsageStore(db),
     limitStore: new LimitStore(db),

@@ -1,3 +1,4 @@
+import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
 import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
@@ -40,6 +41,7 @@ function defaultSettings() {
     thinkingBudgetTokens: 0,
     enabledTools: [],
     clientTools: [],
+    context: DEFAULT_CONTEXT_POLICY,
   };
 }
 

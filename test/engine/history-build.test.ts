@@ -1,3 +1,4 @@
+import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
 import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import { describe, expect, it } from 'vitest';
 import {
@@ -66,6 +67,7 @@ function settings(overrides: Partial<ConversationSettings> = {}): ConversationSe
     thinkingBudgetTokens: 0,
     enabledTools: [],
     clientTools: [],
+    context: DEFAULT_CONTEXT_POLICY,
     ...overrides,
   };
 }

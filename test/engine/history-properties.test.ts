@@ -4,6 +4,7 @@
 //
 // Every stored payload embeds its message id ("m12/3 text", tool ids "m12-t1"), so the request
 // can be scanned for which messages it drew from.
+import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
 
 import type { MessageCreateParamsBase, Tool } from '@anthropic-ai/sdk/resources/messages';
 import fc from 'fast-check';
@@ -166,6 +167,7 @@ function materialize(shape: ConversationShape): Built {
     thinkingBudgetTokens: shape.thinkingBudget,
     enabledTools: [],
     clientTools: [],
+    context: DEFAULT_CONTEXT_POLICY,
   };
   const tools: Tool[] = Array.from({ length: shape.toolCount }, (_, i) => ({
     name: `tool_${i}`,

@@ -1,3 +1,4 @@
+import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
 import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -11,6 +12,7 @@ const settings: ConversationSettings = {
   thinkingBudgetTokens: 0,
   enabledTools: [],
   clientTools: [],
+  context: DEFAULT_CONTEXT_POLICY,
 };
 
 let server: TestApp;

@@ -1,6 +1,7 @@
 // LimitStore and the budget reads against a real database: per-minute request windows stay
 // exact under concurrency, usage is read from the ledger, running prompts are counted per
 // tenant and subject, and policies round-trip.
+import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
 import { ownerOf } from '../support/owner.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useStoreFixture, type StoreFixture } from './support.ts';
@@ -14,7 +15,7 @@ beforeEach(() => {
 
 /** A conversation of `tenant` (and `subject`), created through the store as the engine does. */
 async function conversationOf(tenant: string, subject: string | null = null): Promise<string> {
-  const settings = { model: 'claude-test', systemPrompt: '', maxTokens: 1024, thinkingBudgetTokens: 0, enabledTools: [], clientTools: [] };
+  const settings = { model: 'claude-test', systemPrompt: '', maxTokens: 1024, thinkingBudgetTokens: 0, enabledTools: [], clientTools: [], context: DEFAULT_CONTEXT_POLICY };
   return (await fixture.stores.conversations.create(ownerOf(tenant, subject), { title: 'limits', settings })).id;
 }
 

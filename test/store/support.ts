@@ -1,3 +1,4 @@
+import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
 import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import pg from 'pg';
@@ -55,6 +56,7 @@ const SETTINGS: ConversationSettings = {
   thinkingBudgetTokens: 0,
   enabledTools: [],
   clientTools: [],
+  context: DEFAULT_CONTEXT_POLICY,
 };
 
 /**

@@ -12,7 +12,7 @@ import type { JsonObject, Message as Message$1, UnknownEnum } from "@bufbuild/pr
  * Describes the file parley/v1/conversation.proto.
  */
 export const file_parley_v1_conversation: GenFile = /*@__PURE__*/
-  fileDesc("ChxwYXJsZXkvdjEvY29udmVyc2F0aW9uLnByb3RvEglwYXJsZXkudjEivgEKDENvbnZlcnNhdGlvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5ncxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIscBChRDb252ZXJzYXRpb25TZXR0aW5ncxINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKA0SHgoWdGhpbmtpbmdfYnVkZ2V0X3Rva2VucxgFIAEoDRIVCg1lbmFibGVkX3Rvb2xzGAYgAygJEisKDGNsaWVudF90b29scxgHIAMoCzIVLnBhcmxleS52MS5DbGllbnRUb29sSgQIBBAFUgt0ZW1wZXJhdHVyZSJeCgpDbGllbnRUb29sEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSLQoMaW5wdXRfc2NoZW1hGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKHBAoHTWVzc2FnZRIKCgJpZBgBIAEoCRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSHQoEcm9sZRgDIAEoDjIPLnBhcmxleS52MS5Sb2xlEigKBnN0YXR1cxgEIAEoDjIYLnBhcmxleS52MS5NZXNzYWdlU3RhdHVzEiYKBWVycm9yGAUgASgLMhcucGFybGV5LnYxLk1lc3NhZ2VFcnJvchIgCgZibG9ja3MYBiADKAsyEC5wYXJsZXkudjEuQmxvY2sSHwoFdXNhZ2UYByABKAsyEC5wYXJsZXkudjEuVXNhZ2USEwoLcmVwbHlfdG9faWQYCCABKAkSEwoLc3RvcF9yZWFzb24YCSABKAkSDQoFbW9kZWwYCiABKAkSFgoOcXVldWVfcG9zaXRpb24YCyABKA0SEgoKcmVxdWVzdF9pZBgMIAEoCRIvCgtjcmVhdGVfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnN0YXJ0X3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCItCgxNZXNzYWdlRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJInoKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoBBIVCg1vdXRwdXRfdG9rZW5zGAIgASgEEiMKG2NhY2hlX2NyZWF0aW9uX2lucHV0X3Rva2VucxgDIAEoBBIfChdjYWNoZV9yZWFkX2lucHV0X3Rva2VucxgEIAEoBCKFAgoFQmxvY2sSJAoEdGV4dBgBIAEoCzIULnBhcmxleS52MS5UZXh0QmxvY2tIABIsCgh0aGlua2luZxgCIAEoCzIYLnBhcmxleS52MS5UaGlua2luZ0Jsb2NrSAASPQoRcmVkYWN0ZWRfdGhpbmtpbmcYAyABKAsyIC5wYXJsZXkudjEuUmVkYWN0ZWRUaGlua2luZ0Jsb2NrSAASKwoIdG9vbF91c2UYBCABKAsyFy5wYXJsZXkudjEuVG9vbFVzZUJsb2NrSAASMQoLdG9vbF9yZXN1bHQYBSABKAsyGi5wYXJsZXkudjEuVG9vbFJlc3VsdEJsb2NrSABCCQoHY29udGVudCIZCglUZXh0QmxvY2sSDAoEdGV4dBgBIAEoCSI0Cg1UaGlua2luZ0Jsb2NrEhAKCHRoaW5raW5nGAEgASgJEhEKCXNpZ25hdHVyZRgCIAEoCSIlChVSZWRhY3RlZFRoaW5raW5nQmxvY2sSDAoEZGF0YRgBIAEoCSJQCgxUb29sVXNlQmxvY2sSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRImCgVpbnB1dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiSQoPVG9vbFJlc3VsdEJsb2NrEhMKC3Rvb2xfdXNlX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAirAAQoNTWVzc2FnZVN0YXR1cxIeChpNRVNTQUdFX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFU1FU1NBR0VfU1RBVFVTX1FVRVVFRBABEh0KGU1FU1NBR0VfU1RBVFVTX1BST0NFU1NJTkcQAhIcChhNRVNTQUdFX1NUQVRVU19DT01QTEVURUQQAxIZChVNRVNTQUdFX1NUQVRVU19GQUlMRUQQBBIcChhNRVNTQUdFX1NUQVRVU19DQU5DRUxMRUQQBWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxwYXJsZXkvdjEvY29udmVyc2F0aW9uLnByb3RvEglwYXJsZXkudjEivgEKDENvbnZlcnNhdGlvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5ncxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoECChRDb252ZXJzYXRpb25TZXR0aW5ncxINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKA0SHgoWdGhpbmtpbmdfYnVkZ2V0X3Rva2VucxgFIAEoDRIVCg1lbmFibGVkX3Rvb2xzGAYgAygJEisKDGNsaWVudF90b29scxgHIAMoCzIVLnBhcmxleS52MS5DbGllbnRUb29sEjgKEmNvbnRleHRfbWFuYWdlbWVudBgIIAEoCzIcLnBhcmxleS52MS5Db250ZXh0TWFuYWdlbWVudEoECAQQBVILdGVtcGVyYXR1cmUicQoRQ29udGV4dE1hbmFnZW1lbnQSLAoIc3RyYXRlZ3kYASABKA4yGi5wYXJsZXkudjEuQ29udGV4dFN0cmF0ZWd5EhYKDnRyaWdnZXJfdG9rZW5zGAIgASgNEhYKDmtlZXBfdG9vbF91c2VzGAMgASgNIl4KCkNsaWVudFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRItCgxpbnB1dF9zY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IocECgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucGFybGV5LnYxLlJvbGUSKAoGc3RhdHVzGAQgASgOMhgucGFybGV5LnYxLk1lc3NhZ2VTdGF0dXMSJgoFZXJyb3IYBSABKAsyFy5wYXJsZXkudjEuTWVzc2FnZUVycm9yEiAKBmJsb2NrcxgGIAMoCzIQLnBhcmxleS52MS5CbG9jaxIfCgV1c2FnZRgHIAEoCzIQLnBhcmxleS52MS5Vc2FnZRITCgtyZXBseV90b19pZBgIIAEoCRITCgtzdG9wX3JlYXNvbhgJIAEoCRINCgVtb2RlbBgKIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgLIAEoDRISCgpyZXF1ZXN0X2lkGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KDE1lc3NhZ2VFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiegoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgEEhUKDW91dHB1dF90b2tlbnMYAiABKAQSIwobY2FjaGVfY3JlYXRpb25faW5wdXRfdG9rZW5zGAMgASgEEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAQgASgEIoUCCgVCbG9jaxIkCgR0ZXh0GAEgASgLMhQucGFybGV5LnYxLlRleHRCbG9ja0gAEiwKCHRoaW5raW5nGAIgASgLMhgucGFybGV5LnYxLlRoaW5raW5nQmxvY2tIABI9ChFyZWRhY3RlZF90aGlua2luZxgDIAEoCzIgLnBhcmxleS52MS5SZWRhY3RlZFRoaW5raW5nQmxvY2tIABIrCgh0b29sX3VzZRgEIAEoCzIXLnBhcmxleS52MS5Ub29sVXNlQmxvY2tIABIxCgt0b29sX3Jlc3VsdBgFIAEoCzIaLnBhcmxleS52MS5Ub29sUmVzdWx0QmxvY2tIAEIJCgdjb250ZW50IhkKCVRleHRCbG9jaxIMCgR0ZXh0GAEgASgJIjQKDVRoaW5raW5nQmxvY2sSEAoIdGhpbmtpbmcYASABKAkSEQoJc2lnbmF0dXJlGAIgASgJIiUKFVJlZGFjdGVkVGhpbmtpbmdCbG9jaxIMCgRkYXRhGAEgASgJIlAKDFRvb2xVc2VCbG9jaxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiYKBWlucHV0GAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJJCg9Ub29sUmVzdWx0QmxvY2sSEwoLdG9vbF91c2VfaWQYASABKAkSDwoHY29udGVudBgCIAEoCRIQCghpc19lcnJvchgDIAEoCCqcAQoPQ29udGV4dFN0cmF0ZWd5EiAKHENPTlRFWFRfU1RSQVRFR1lfVU5TUEVDSUZJRUQQABInCiNDT05URVhUX1NUUkFURUdZX0NMRUFSX1RIRU5fQ09NUEFDVBABEiQKIENPTlRFWFRfU1RSQVRFR1lfQ0xFQVJfVE9PTF9VU0VTEAISGAoUQ09OVEVYVF9TVFJBVEVHWV9PRkYQAyo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACKsABCg1NZXNzYWdlU3RhdHVzEh4KGk1FU1NBR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVTUVTU0FHRV9TVEFUVVNfUVVFVUVEEAESHQoZTUVTU0FHRV9TVEFUVVNfUFJPQ0VTU0lORxACEhwKGE1FU1NBR0VfU1RBVFVTX0NPTVBMRVRFRBADEhkKFU1FU1NBR0VfU1RBVFVTX0ZBSUxFRBAEEhwKGE1FU1NBR0VfU1RBVFVTX0NBTkNFTExFRBAFYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A conversation with Claude: its settings and, through messages, its history.
@@ -111,6 +111,14 @@ export type ConversationSettings = Message$1<"parley.v1.ConversationSettings"> &
    * @generated from field: repeated parley.v1.ClientTool client_tools = 7;
    */
   clientTools: ClientTool[];
+
+  /**
+   * What happens when the history outgrows the model's context window. Unset: the defaults
+   * (old tool results cleared, then older turns summarized, from 80 % of the window).
+   *
+   * @generated from field: parley.v1.ContextManagement context_management = 8;
+   */
+  contextManagement?: ContextManagement | undefined;
 };
 
 /**
@@ -119,6 +127,45 @@ export type ConversationSettings = Message$1<"parley.v1.ConversationSettings"> &
  */
 export const ConversationSettingsSchema: GenMessage<ConversationSettings> = /*@__PURE__*/
   messageDesc(file_parley_v1_conversation, 1);
+
+/**
+ * How a conversation's history is made to fit the model's context window before a model
+ * request (docs/engine.md, "Context management"). What is stored never changes: every message
+ * stays in GetConversation and Subscribe; only what is sent to the model is shortened.
+ *
+ * @generated from message parley.v1.ContextManagement
+ */
+export type ContextManagement = Message$1<"parley.v1.ContextManagement"> & {
+  /**
+   * What may be done to make the history fit.
+   *
+   * @generated from field: parley.v1.ContextStrategy strategy = 1;
+   */
+  strategy: ContextStrategy;
+
+  /**
+   * The size in input tokens from which the history is made to fit. 0 means 80 % of the model's
+   * context window. At most the window; the room max_tokens needs is always kept free.
+   *
+   * @generated from field: uint32 trigger_tokens = 2;
+   */
+  triggerTokens: number;
+
+  /**
+   * How many of the newest tool calls keep their input and result when older ones are cleared.
+   * 0 means 3.
+   *
+   * @generated from field: uint32 keep_tool_uses = 3;
+   */
+  keepToolUses: number;
+};
+
+/**
+ * Describes the message parley.v1.ContextManagement.
+ * Use `create(ContextManagementSchema)` to create a new message.
+ */
+export const ContextManagementSchema: GenMessage<ContextManagement> = /*@__PURE__*/
+  messageDesc(file_parley_v1_conversation, 2);
 
 /**
  * A tool that the calling service implements. When the model calls it, the prompt waits for
@@ -154,7 +201,7 @@ export type ClientTool = Message$1<"parley.v1.ClientTool"> & {
  * Use `create(ClientToolSchema)` to create a new message.
  */
 export const ClientToolSchema: GenMessage<ClientTool> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 2);
+  messageDesc(file_parley_v1_conversation, 3);
 
 /**
  * A message of a conversation. A user message carries the caller's content and the status of
@@ -284,7 +331,7 @@ export type Message = Message$1<"parley.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 3);
+  messageDesc(file_parley_v1_conversation, 4);
 
 /**
  * Why a message did not complete.
@@ -313,7 +360,7 @@ export type MessageError = Message$1<"parley.v1.MessageError"> & {
  * Use `create(MessageErrorSchema)` to create a new message.
  */
 export const MessageErrorSchema: GenMessage<MessageError> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 4);
+  messageDesc(file_parley_v1_conversation, 5);
 
 /**
  * Token usage as reported by the Messages API, summed over the model calls of one message.
@@ -355,7 +402,7 @@ export type Usage = Message$1<"parley.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 5);
+  messageDesc(file_parley_v1_conversation, 6);
 
 /**
  * One piece of message content.
@@ -416,7 +463,7 @@ export type Block = Message$1<"parley.v1.Block"> & {
  * Use `create(BlockSchema)` to create a new message.
  */
 export const BlockSchema: GenMessage<Block> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 6);
+  messageDesc(file_parley_v1_conversation, 7);
 
 /**
  * Plain text.
@@ -437,7 +484,7 @@ export type TextBlock = Message$1<"parley.v1.TextBlock"> & {
  * Use `create(TextBlockSchema)` to create a new message.
  */
 export const TextBlockSchema: GenMessage<TextBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 7);
+  messageDesc(file_parley_v1_conversation, 8);
 
 /**
  * Extended thinking, replayed to the model byte for byte with its signature.
@@ -465,7 +512,7 @@ export type ThinkingBlock = Message$1<"parley.v1.ThinkingBlock"> & {
  * Use `create(ThinkingBlockSchema)` to create a new message.
  */
 export const ThinkingBlockSchema: GenMessage<ThinkingBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 8);
+  messageDesc(file_parley_v1_conversation, 9);
 
 /**
  * Thinking that was encrypted; opaque to clients, replayed to the model as is.
@@ -486,7 +533,7 @@ export type RedactedThinkingBlock = Message$1<"parley.v1.RedactedThinkingBlock">
  * Use `create(RedactedThinkingBlockSchema)` to create a new message.
  */
 export const RedactedThinkingBlockSchema: GenMessage<RedactedThinkingBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 9);
+  messageDesc(file_parley_v1_conversation, 10);
 
 /**
  * A call of a tool by the model.
@@ -521,7 +568,7 @@ export type ToolUseBlock = Message$1<"parley.v1.ToolUseBlock"> & {
  * Use `create(ToolUseBlockSchema)` to create a new message.
  */
 export const ToolUseBlockSchema: GenMessage<ToolUseBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 10);
+  messageDesc(file_parley_v1_conversation, 11);
 
 /**
  * The result of a tool call, fed back to the model.
@@ -556,7 +603,57 @@ export type ToolResultBlock = Message$1<"parley.v1.ToolResultBlock"> & {
  * Use `create(ToolResultBlockSchema)` to create a new message.
  */
 export const ToolResultBlockSchema: GenMessage<ToolResultBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 11);
+  messageDesc(file_parley_v1_conversation, 12);
+
+/**
+ * What may be done to a history that passes its trigger.
+ *
+ * @generated from enum parley.v1.ContextStrategy
+ */
+export const ContextStrategy = {
+  /**
+   * The default: CONTEXT_STRATEGY_CLEAR_THEN_COMPACT.
+   *
+   * @generated from enum value: CONTEXT_STRATEGY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * Clear the inputs and results of old tool calls; if that is not enough, summarize older
+   * turns into a compaction that replaces them in what the model is sent.
+   *
+   * @generated from enum value: CONTEXT_STRATEGY_CLEAR_THEN_COMPACT = 1;
+   */
+  CLEAR_THEN_COMPACT: 1,
+
+  /**
+   * Only clear old tool calls' inputs and results; a history still too long fails its prompt
+   * with context_too_long.
+   *
+   * @generated from enum value: CONTEXT_STRATEGY_CLEAR_TOOL_USES = 2;
+   */
+  CLEAR_TOOL_USES: 2,
+
+  /**
+   * Send the whole history; one too long fails its prompt with context_too_long.
+   *
+   * @generated from enum value: CONTEXT_STRATEGY_OFF = 3;
+   */
+  OFF: 3,
+} as const;
+
+/**
+ * What may be done to a history that passes its trigger.
+ *
+ * @generated from enum parley.v1.ContextStrategy
+ */
+export type ContextStrategy = (typeof ContextStrategy)[keyof typeof ContextStrategy] | UnknownEnum;
+
+/**
+ * Describes the enum parley.v1.ContextStrategy.
+ */
+export const ContextStrategySchema: GenEnum<ContextStrategy> = /*@__PURE__*/
+  enumDesc(file_parley_v1_conversation, 0);
 
 /**
  * Who wrote a message.
@@ -597,7 +694,7 @@ export type Role = (typeof Role)[keyof typeof Role] | UnknownEnum;
  * Describes the enum parley.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_parley_v1_conversation, 0);
+  enumDesc(file_parley_v1_conversation, 1);
 
 /**
  * Where a message is in its lifecycle. See docs/engine.md for the state diagram.
@@ -659,5 +756,5 @@ export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus] |
  * Describes the enum parley.v1.MessageStatus.
  */
 export const MessageStatusSchema: GenEnum<MessageStatus> = /*@__PURE__*/
-  enumDesc(file_parley_v1_conversation, 1);
+  enumDesc(file_parley_v1_conversation, 2);
 

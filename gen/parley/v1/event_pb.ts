@@ -14,7 +14,7 @@ import type { JsonObject, Message, UnknownEnum } from "@bufbuild/protobuf";
  * Describes the file parley/v1/event.proto.
  */
 export const file_parley_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChVwYXJsZXkvdjEvZXZlbnQucHJvdG8SCXBhcmxleS52MSKqAQoIU25hcHNob3QSLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbhIkCghtZXNzYWdlcxgCIAMoCzISLnBhcmxleS52MS5NZXNzYWdlEg0KBXJlc2V0GAMgASgIEjoKD2F3YWl0aW5nX2NsaWVudBgEIAMoCzIhLnBhcmxleS52MS5Ub29sQ2FsbEF3YWl0aW5nQ2xpZW50IjQKDU1lc3NhZ2VRdWV1ZWQSIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIjsKFE1lc3NhZ2VTdGF0dXNDaGFuZ2VkEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJSCgxCbG9ja1N0YXJ0ZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRIfCgVibG9jaxgDIAEoCzIQLnBhcmxleS52MS5CbG9jayKJAQoKQmxvY2tEZWx0YRISCgptZXNzYWdlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEg4KBHRleHQYAyABKAlIABISCgh0aGlua2luZxgEIAEoCUgAEhMKCXNpZ25hdHVyZRgFIAEoCUgAEhYKDHBhcnRpYWxfanNvbhgGIAEoCUgAQgcKBWRlbHRhIlIKDEJsb2NrU3RvcHBlZBISCgptZXNzYWdlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEh8KBWJsb2NrGAMgASgLMhAucGFybGV5LnYxLkJsb2NrIpUBChFUb29sQ2FsbFJlcXVlc3RlZBISCgptZXNzYWdlX2lkGAEgASgJEhMKC3Rvb2xfdXNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSJgoFaW5wdXQYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiEKBGtpbmQYBSABKA4yEy5wYXJsZXkudjEuVG9vbEtpbmQiOgoPVG9vbENhbGxTdGFydGVkEhIKCm1lc3NhZ2VfaWQYASABKAkSEwoLdG9vbF91c2VfaWQYAiABKAkiugEKFlRvb2xDYWxsQXdhaXRpbmdDbGllbnQSEgoKbWVzc2FnZV9pZBgBIAEoCRITCgt0b29sX3VzZV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEiYKBWlucHV0GAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCghkZWFkbGluZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdHJhY2VwYXJlbnQYBiABKAkicwoQVG9vbENhbGxGaW5pc2hlZBISCgptZXNzYWdlX2lkGAEgASgJEhMKC3Rvb2xfdXNlX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSEwoLZHVyYXRpb25fbXMYBSABKAQibAoOUHJvbXB0RmluaXNoZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRIQCghyZXBseV9pZBgCIAEoCRITCgtzdG9wX3JlYXNvbhgDIAEoCRIfCgV1c2FnZRgEIAEoCzIQLnBhcmxleS52MS5Vc2FnZSJcCgxQcm9tcHRGYWlsZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRIQCghyZXBseV9pZBgCIAEoCRImCgVlcnJvchgDIAEoCzIXLnBhcmxleS52MS5NZXNzYWdlRXJyb3IiNQoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKE0NvbnZlcnNhdGlvblVwZGF0ZWQSLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbipkCghUb29sS2luZBIZChVUT09MX0tJTkRfVU5TUEVDSUZJRUQQABIUChBUT09MX0tJTkRfU0VSVkVSEAESFAoQVE9PTF9LSU5EX0NMSUVOVBACEhEKDVRPT0xfS0lORF9NQ1AQA2IGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_parley_v1_conversation]);
+  fileDesc("ChVwYXJsZXkvdjEvZXZlbnQucHJvdG8SCXBhcmxleS52MSKqAQoIU25hcHNob3QSLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbhIkCghtZXNzYWdlcxgCIAMoCzISLnBhcmxleS52MS5NZXNzYWdlEg0KBXJlc2V0GAMgASgIEjoKD2F3YWl0aW5nX2NsaWVudBgEIAMoCzIhLnBhcmxleS52MS5Ub29sQ2FsbEF3YWl0aW5nQ2xpZW50IjQKDU1lc3NhZ2VRdWV1ZWQSIwoHbWVzc2FnZRgBIAEoCzISLnBhcmxleS52MS5NZXNzYWdlIjsKFE1lc3NhZ2VTdGF0dXNDaGFuZ2VkEiMKB21lc3NhZ2UYASABKAsyEi5wYXJsZXkudjEuTWVzc2FnZSJSCgxCbG9ja1N0YXJ0ZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRINCgVpbmRleBgCIAEoDRIfCgVibG9jaxgDIAEoCzIQLnBhcmxleS52MS5CbG9jayKJAQoKQmxvY2tEZWx0YRISCgptZXNzYWdlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEg4KBHRleHQYAyABKAlIABISCgh0aGlua2luZxgEIAEoCUgAEhMKCXNpZ25hdHVyZRgFIAEoCUgAEhYKDHBhcnRpYWxfanNvbhgGIAEoCUgAQgcKBWRlbHRhIlIKDEJsb2NrU3RvcHBlZBISCgptZXNzYWdlX2lkGAEgASgJEg0KBWluZGV4GAIgASgNEh8KBWJsb2NrGAMgASgLMhAucGFybGV5LnYxLkJsb2NrIpUBChFUb29sQ2FsbFJlcXVlc3RlZBISCgptZXNzYWdlX2lkGAEgASgJEhMKC3Rvb2xfdXNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSJgoFaW5wdXQYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiEKBGtpbmQYBSABKA4yEy5wYXJsZXkudjEuVG9vbEtpbmQiOgoPVG9vbENhbGxTdGFydGVkEhIKCm1lc3NhZ2VfaWQYASABKAkSEwoLdG9vbF91c2VfaWQYAiABKAkiugEKFlRvb2xDYWxsQXdhaXRpbmdDbGllbnQSEgoKbWVzc2FnZV9pZBgBIAEoCRITCgt0b29sX3VzZV9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEiYKBWlucHV0GAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCghkZWFkbGluZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLdHJhY2VwYXJlbnQYBiABKAkicwoQVG9vbENhbGxGaW5pc2hlZBISCgptZXNzYWdlX2lkGAEgASgJEhMKC3Rvb2xfdXNlX2lkGAIgASgJEg8KB2NvbnRlbnQYAyABKAkSEAoIaXNfZXJyb3IYBCABKAgSEwoLZHVyYXRpb25fbXMYBSABKAQiogEKEENvbnRleHRDb21wYWN0ZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRIQCghyZXBseV9pZBgCIAEoCRIaChJ0aHJvdWdoX21lc3NhZ2VfaWQYAyABKAkSFQoNdG9rZW5zX2JlZm9yZRgEIAEoBBIUCgx0b2tlbnNfYWZ0ZXIYBSABKAQSHwoFdXNhZ2UYBiABKAsyEC5wYXJsZXkudjEuVXNhZ2UibAoOUHJvbXB0RmluaXNoZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRIQCghyZXBseV9pZBgCIAEoCRITCgtzdG9wX3JlYXNvbhgDIAEoCRIfCgV1c2FnZRgEIAEoCzIQLnBhcmxleS52MS5Vc2FnZSJcCgxQcm9tcHRGYWlsZWQSEgoKbWVzc2FnZV9pZBgBIAEoCRIQCghyZXBseV9pZBgCIAEoCRImCgVlcnJvchgDIAEoCzIXLnBhcmxleS52MS5NZXNzYWdlRXJyb3IiNQoJSGVhcnRiZWF0EigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKE0NvbnZlcnNhdGlvblVwZGF0ZWQSLQoMY29udmVyc2F0aW9uGAEgASgLMhcucGFybGV5LnYxLkNvbnZlcnNhdGlvbipkCghUb29sS2luZBIZChVUT09MX0tJTkRfVU5TUEVDSUZJRUQQABIUChBUT09MX0tJTkRfU0VSVkVSEAESFAoQVE9PTF9LSU5EX0NMSUVOVBACEhEKDVRPT0xfS0lORF9NQ1AQA2IGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_parley_v1_conversation]);
 
 /**
  * The whole state of a conversation at a sequence number. A client replaces what it holds with a
@@ -428,6 +428,62 @@ export const ToolCallFinishedSchema: GenMessage<ToolCallFinished> = /*@__PURE__*
   messageDesc(file_parley_v1_event, 9);
 
 /**
+ * Older turns of the conversation were summarized by a model request, so that the history sent
+ * to the model fits its context window. Stored messages do not change: the summary replaces
+ * the turns up to through_message_id (and their replies) in what later model requests are sent.
+ *
+ * @generated from message parley.v1.ContextCompacted
+ */
+export type ContextCompacted = Message<"parley.v1.ContextCompacted"> & {
+  /**
+   * The user message being answered when the history was compacted.
+   *
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * The assistant message (the reply in progress) whose prompt made the compaction.
+   *
+   * @generated from field: string reply_id = 2;
+   */
+  replyId: string;
+
+  /**
+   * The newest user message whose exchange the summary covers.
+   *
+   * @generated from field: string through_message_id = 3;
+   */
+  throughMessageId: string;
+
+  /**
+   * Estimated input tokens of the model request before and after the compaction.
+   *
+   * @generated from field: uint64 tokens_before = 4;
+   */
+  tokensBefore: bigint;
+
+  /**
+   * @generated from field: uint64 tokens_after = 5;
+   */
+  tokensAfter: bigint;
+
+  /**
+   * Token usage of the summarizing model request (also counted in the reply's usage).
+   *
+   * @generated from field: parley.v1.Usage usage = 6;
+   */
+  usage?: Usage | undefined;
+};
+
+/**
+ * Describes the message parley.v1.ContextCompacted.
+ * Use `create(ContextCompactedSchema)` to create a new message.
+ */
+export const ContextCompactedSchema: GenMessage<ContextCompacted> = /*@__PURE__*/
+  messageDesc(file_parley_v1_event, 10);
+
+/**
  * A prompt ended with its user message COMPLETED.
  *
  * @generated from message parley.v1.PromptFinished
@@ -467,7 +523,7 @@ export type PromptFinished = Message<"parley.v1.PromptFinished"> & {
  * Use `create(PromptFinishedSchema)` to create a new message.
  */
 export const PromptFinishedSchema: GenMessage<PromptFinished> = /*@__PURE__*/
-  messageDesc(file_parley_v1_event, 10);
+  messageDesc(file_parley_v1_event, 11);
 
 /**
  * A prompt ended with its user message FAILED or CANCELLED.
@@ -502,7 +558,7 @@ export type PromptFailed = Message<"parley.v1.PromptFailed"> & {
  * Use `create(PromptFailedSchema)` to create a new message.
  */
 export const PromptFailedSchema: GenMessage<PromptFailed> = /*@__PURE__*/
-  messageDesc(file_parley_v1_event, 11);
+  messageDesc(file_parley_v1_event, 12);
 
 /**
  * Sent on an idle stream so that clients and proxies know it is alive. Carries no state.
@@ -523,7 +579,7 @@ export type Heartbeat = Message<"parley.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_parley_v1_event, 12);
+  messageDesc(file_parley_v1_event, 13);
 
 /**
  * The conversation's title or settings changed.
@@ -544,7 +600,7 @@ export type ConversationUpdated = Message<"parley.v1.ConversationUpdated"> & {
  * Use `create(ConversationUpdatedSchema)` to create a new message.
  */
 export const ConversationUpdatedSchema: GenMessage<ConversationUpdated> = /*@__PURE__*/
-  messageDesc(file_parley_v1_event, 13);
+  messageDesc(file_parley_v1_event, 14);
 
 /**
  * Where a tool call runs.

@@ -26,6 +26,12 @@
  *   - The request ends with a user turn: a trailing assistant turn (partial output of the reply
  *     in progress, never a tool round) is dropped rather than sent as a prefill.
  *
+ * COMPACTION
+ *   With a compaction (context management summarized older turns), the exchanges up to and
+ *   including its `throughMessageId` are left out, and its summary opens the history as user
+ *   text, merged with the next user turn. A compaction whose message is not among the past
+ *   exchanges (it was deleted) is ignored rather than dropping history it does not cover.
+ *
  * REQUEST FIELDS
  *   model, max_tokens from settings; `system` as one text block when not blank; `tools` when
  *   any; `thinking: {type: 'enabled', budget_tokens}` when thinkingBudgetTokens > 0. Sampling
@@ -53,9 +59,30 @@ export interface HistoryInput {
   currentMessageId: string;
   /** Tool definitions the runner will offer, already chosen. Their cache_control is replaced. */
   tools: readonly Tool[];
+  /** The conversation's latest compaction, if any. */
+  compaction?: HistoryCompaction | null;
 }
 
-function exchangeTurns(exchange: Exchange, policy: BlockPolicy): RequestMessage[] {
+/** A summary that stands for the exchanges up to and including one user message's. */
+export interface HistoryCompaction {
+  throughMessageId: string;
+  summary: string;
+}
+
+/** How a compaction's summary opens the history the model is sent. */
+export function summaryText(summary: string): string {
+  return `[A summary of the earlier part of this conversation, which grew too long to send whole]\n\n${summary}`;
+}
+
+/** The past exchanges the history holds: those after the compaction, when it applies. */
+export function pastExchanges(past: readonly Exchange[], compaction: HistoryCompaction | null | undefined): { exchanges: Exchange[]; compacted: boolean } {
+  if (!compaction) return { exchanges: [...past], compacted: false };
+  const through = past.findIndex((exchange) => exchange.user.id === compaction.throughMessageId);
+  if (through < 0) return { exchanges: [...past], compacted: false };
+  return { exchanges: past.slice(through + 1), compacted: true };
+}
+
+export function exchangeTurns(exchange: Exchange, policy: BlockPolicy): RequestMessage[] {
   const turns = [userRequestMessage(exchange.user)];
   if (exchange.reply !== null) turns.push(...assistantRequestMessages(exchange.reply, policy));
   return turns;
@@ -73,7 +100,9 @@ export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
 
   const thinking = settings.thinkingBudgetTokens > 0;
   const policy: BlockPolicy = { thinking, seenToolUseIds: new Set() };
-  const raw = [...selected.past, selected.current].flatMap((exchange) => exchangeTurns(exchange, policy));
+  const { exchanges, compacted } = pastExchanges(selected.past, input.compaction);
+  const opening: RequestMessage[] = compacted && input.compaction ? [{ role: 'user', content: [{ type: 'text', text: summaryText(input.compaction.summary) }] }] : [];
+  const raw = [...opening, ...[...exchanges, selected.current].flatMap((exchange) => exchangeTurns(exchange, policy))];
   const turns = pairToolResults(mergeRequestMessages(raw));
 
   const system: TextBlockParam[] = isBlank(settings.systemPrompt)

@@ -6,6 +6,7 @@ import { BudgetExhausted } from './budget-gate.ts';
 import { describeModelFailure } from './model-errors.ts';
 import type { StopCause } from './prompt-stopped.ts';
 import { ReplyTooLong } from './reply-writer.ts';
+import { ContextTooLong, promptTooLong } from '../context/context-errors.ts';
 
 /**
  * What a model call's stop reason means for the prompt: null to go round again (the model asked
@@ -24,11 +25,23 @@ export function outcomeOfFailure(cause: StopCause | null, error: unknown, usage:
   if (cause === 'cancelled') return { status: 'cancelled', error: messageErrors.cancelled(), stopReason: null, usage };
   if (error instanceof BudgetExhausted) return { status: 'failed', error: messageErrors.budgetExhausted(error.message), stopReason: null, usage };
   if (error instanceof ReplyTooLong) return { status: 'failed', error: messageErrors.tooManyBlocks(error.maxBlocks), stopReason: null, usage };
+  if (error instanceof ContextTooLong) return { status: 'failed', error: messageErrors.contextTooLong(error.tokens, error.limit), stopReason: null, usage };
+  const refused = promptTooLong(error);
+  if (refused !== null) return { status: 'failed', error: messageErrors.contextTooLong(refused.tokens, refused.limit), stopReason: null, usage };
   return { status: 'failed', error: describeModelFailure(error), stopReason: null, usage };
 }
 
 export function emptyUsage(): Usage {
   return { inputTokens: 0, outputTokens: 0, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 };
+}
+
+export function sumUsage(a: Usage, b: Usage): Usage {
+  return {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cacheCreationInputTokens: a.cacheCreationInputTokens + b.cacheCreationInputTokens,
+    cacheReadInputTokens: a.cacheReadInputTokens + b.cacheReadInputTokens,
+  };
 }
 
 export function addUsage(total: Usage, usage: ApiMessage['usage']): Usage {

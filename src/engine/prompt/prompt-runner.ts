@@ -9,13 +9,15 @@ import { isDatabaseUnavailable } from '../../store/database-unavailable.ts';
 import type { ReplyStore } from '../../store/reply-store.ts';
 import type { SnapshotStore } from '../../store/snapshot-store.ts';
 import type { ToolExecutor } from '../../tools/tool-executor.ts';
-import { buildHistory, validateRequest } from '../history/index.ts';
+import { validateRequest } from '../history/index.ts';
+import { AttemptContext, type ContextFitterDeps } from '../context/context-fitter.ts';
+import { promptTooLong } from '../context/context-errors.ts';
 import type { PromptSlot } from '../claim-loop.ts';
 import type { ClientToolWaiter } from './client-tool-waiter.ts';
 import type { BudgetGate } from './budget-gate.ts';
 import { retryWhileDatabaseUnavailable } from './database-retry.ts';
 import { callModel } from './model-call.ts';
-import { addUsage, emptyUsage, outcomeOfFailure, outcomeOfStop } from './outcome.ts';
+import { addUsage, emptyUsage, outcomeOfFailure, outcomeOfStop, sumUsage } from './outcome.ts';
 import { logPromptEnd, type PromptTimes } from './prompt-log.ts';
 import type { AttemptTelemetry, PromptTelemetry } from './prompt-telemetry.ts';
 import { stopCauseOf } from './prompt-stopped.ts';
@@ -51,6 +53,8 @@ export interface PromptRunnerDeps {
   logger: Logger;
   /** Metrics and spans of each attempt. */
   telemetry: PromptTelemetry;
+  /** Context management: what fits histories into the model's window. */
+  context: ContextFitterDeps;
   options: PromptRunnerOptions;
 }
 
@@ -162,7 +166,7 @@ export class PromptRunner {
 
   /** Tool round, history, model call; again while the model asks for tools and rounds are left. */
   async #rounds(claim: Claim, conversation: ConversationRecord, writer: ReplyWriter, attempt: Attempt, signal: AbortSignal, slot: PromptSlot): Promise<PromptOutcome> {
-    const { anthropic, options } = this.#deps;
+    const { anthropic, options, logger } = this.#deps;
     const { settings } = conversation;
     const tools: PromptTools = {
       executor: this.#deps.tools,
@@ -174,17 +178,33 @@ export class PromptRunner {
     };
     const definitions = toolDefinitions(this.#deps.tools, settings);
     const earlier = (await this.#deps.snapshots.messages(tenantOf(claim), claim.conversationId)) ?? [];
+    const context = await AttemptContext.open(this.#deps.context, claim.conversationId);
+    // What the API counted when it refused the last request as too long for the window.
+    let refused: { tokens: number; limit: number } | undefined;
     for (let round = 0; ; round++) {
       signal.throwIfAborted();
       // Calls the last model call asked for (or that an earlier attempt left open) come first.
       await runToolRound(claim, writer, tools, signal);
-      const request = buildHistory({ settings, messages: withReply(earlier, writer.reply), currentMessageId: claim.messageId, tools: definitions });
+      const fitted = await context.fit({
+        claim,
+        conversation,
+        messages: withReply(earlier, writer.reply),
+        tools: definitions,
+        replyId: writer.replyId,
+        round,
+        signal,
+        telemetry: attempt.telemetry,
+        ...(refused === undefined ? {} : { refused }),
+      });
+      if (fitted.compactionUsage) attempt.usage = sumUsage(attempt.usage, fitted.compactionUsage);
+      const request = fitted.request;
       const problems = validateRequest(request);
       // A bug in the history builder: never send what the API would reject.
       if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
       await this.#deps.budget.beforeRequest({ tenantId: claim.ownerId, subjectId: conversation.subjectId }, round === 0, signal, slot);
       const startedAt = new Date();
       const watch = attempt.telemetry.modelRequest(request);
+      let streamed = false;
       const final = await callModel({
         anthropic,
         request,
@@ -195,14 +215,26 @@ export class PromptRunner {
         ],
         onBlockChange: () => {
           attempt.times.firstTokenAt ??= performance.now();
+          streamed = true;
           watch.firstToken();
         },
         signal,
       }).catch((error: unknown) => {
         watch.failed(signal.aborted ? 'aborted' : (outcomeOfFailure(null, error, attempt.usage).error?.code ?? 'internal'), error);
-        throw error;
+        return error instanceof Error ? error : new Error(String(error));
       });
+      if (final instanceof Error) {
+        // The estimate was short of the API's count: once, fit again by the API's own figure.
+        const tooLong = promptTooLong(final);
+        if (tooLong === null || refused !== undefined || streamed) throw final;
+        logger.warn('the model API refused a request as too long for its context window; the history is fitted to its count', { ...tooLong, configuredWindow: this.#deps.context.windowTokens });
+        refused = tooLong;
+        round--;
+        continue;
+      }
+      refused = undefined;
       watch.ended(final);
+      context.calibration.observe(request, final.usage.input_tokens + (final.usage.cache_read_input_tokens ?? 0) + (final.usage.cache_creation_input_tokens ?? 0));
       attempt.usage = addUsage(attempt.usage, final.usage);
       writer.recordUsage({
         tenantId: claim.ownerId,

@@ -2,7 +2,7 @@
 // the OpenTelemetry GenAI conventions (an agent invocation per attempt, a `chat` per model
 // request, an `execute_tool` per tool call). The prompt runner calls these verbs; it knows
 // neither prom-client nor the tracing API.
-import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { Message as ApiMessage, MessageCreateParamsBase } from '@anthropic-ai/sdk/resources/messages';
 import type { PromptOutcome } from '../../domain/lifecycle.ts';
 import type { Claim } from '../../domain/records.ts';
@@ -86,7 +86,8 @@ export class AttemptTelemetry {
 
   /** Runs the attempt inside its span: what it logs carries the trace id. */
   run<T>(work: () => Promise<T>): Promise<T> {
-    return withTraceId(this.#span.spanContext().traceId, () => context.with(this.#context, work));
+    const traced = isSpanContextValid(this.#span.spanContext());
+    return traced ? withTraceId(this.#span.spanContext().traceId, () => context.with(this.#context, work)) : context.with(this.#context, work);
   }
 
   modelRequest(request: MessageCreateParamsBase): ModelRequestWatch {

@@ -1,6 +1,7 @@
 import { ApiKeyEntity } from './api-key.ts';
 import { BlockEntity } from './block.ts';
 import { ClientToolCallEntity } from './client-tool-call.ts';
+import { CompactionEntity } from './compaction.ts';
 import { ConversationEntity } from './conversation.ts';
 import { EventEntity } from './event.ts';
 import { MessageEntity } from './message.ts';
@@ -9,5 +10,5 @@ import { ServerSecretEntity } from './server-secret.ts';
 import { TenantPolicyEntity } from './tenant-policy.ts';
 import { UsageRecordEntity } from './usage-record.ts';
 
-export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, ConversationEntity, EventEntity, MessageEntity, RateWindowEntity, ServerSecretEntity, TenantPolicyEntity, UsageRecordEntity };
-export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity, UsageRecordEntity, TenantPolicyEntity, RateWindowEntity, ServerSecretEntity];
+export { ApiKeyEntity, BlockEntity, ClientToolCallEntity, CompactionEntity, ConversationEntity, EventEntity, MessageEntity, RateWindowEntity, ServerSecretEntity, TenantPolicyEntity, UsageRecordEntity };
+export const entities = [ConversationEntity, MessageEntity, BlockEntity, EventEntity, ClientToolCallEntity, ApiKeyEntity, UsageRecordEntity, TenantPolicyEntity, RateWindowEntity, ServerSecretEntity, CompactionEntity];

@@ -17,6 +17,8 @@ export const UsageRecordEntity = defineEntity({
     replyId: p.uuid(),
     attempt: p.integer(),
     round: p.integer(),
+    // What the request was for: the reply itself, or a compaction of the history before it.
+    purpose: p.enum(['reply', 'compaction'] as const).default('reply'),
     model: p.text(),
     inputTokens: p.integer(),
     outputTokens: p.integer(),
@@ -29,5 +31,6 @@ export const UsageRecordEntity = defineEntity({
   },
   indexes: [{ name: 'usage_record_tenant_time_idx', properties: ['tenantId', 'endedAt'] }],
   // A retried write of the same model request lands once.
-  uniques: [{ name: 'usage_record_request_key', properties: ['replyId', 'attempt', 'round'] }],
+  // (Its compactions are not keyed: each is written once, in the transaction that stores it.)
+  uniques: [{ name: 'usage_record_request_key', expression: `create unique index "usage_record_request_key" on "usage_record" ("reply_id", "attempt", "round") where "purpose" = 'reply'` }],
 });
