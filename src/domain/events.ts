@@ -17,7 +17,7 @@ export type ConversationEvent =
   | { type: 'prompt_failed'; messageId: string; replyId: string | null; error: MessageError }
   | { type: 'conversation_updated'; conversation: ConversationRecord }
   /** Older turns were summarized for what the model is sent; token counts are estimates. */
-  | { type: 'context_compacted'; messageId: string; replyId: string; throughMessageId: string; tokensBefore: number; tokensAfter: number; usage: Usage };
+  | { type: 'context_compacted'; messageId: string; replyId: string; throughMessageId: string; summary: string; tokensBefore: number; tokensAfter: number; usage: Usage };
 
 export type BlockDelta = { kind: 'text' | 'thinking' | 'signature' | 'partial_json'; value: string };
 /** Who answers a tool call: Parley itself, the calling service, or an MCP server. */

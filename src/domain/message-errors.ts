@@ -16,7 +16,15 @@ export const messageErrors = {
     code: 'attempts_exhausted',
     message: `The message could not be answered after ${maxAttempts} attempts because the instances answering it stopped.`,
   }),
-  refusal: (): MessageError => ({ code: 'refusal', message: 'Claude declined to answer this message.' }),
+  refusal: (details: { category: string | null; explanation: string | null } | null = null): MessageError => ({
+    code: 'refusal',
+    message: `Claude declined to answer this message${details?.category ? ` (${details.category})` : ''}${details?.explanation ? `: ${details.explanation}` : '.'}`,
+    ...(details ? { refusal: details } : {}),
+  }),
+  modelUnavailable: (detail: string): MessageError => ({
+    code: 'model_unavailable',
+    message: `The model API does not serve this conversation's model${detail}. Choose another model with UpdateConversation (settings.model); the conversation's history is kept.`,
+  }),
   tooManyBlocks: (maxBlocks: number): MessageError => ({
     code: 'too_many_blocks',
     message: `Claude's answer reached the limit of ${maxBlocks} blocks (text, thinking, tool calls and tool results) one reply may hold, and was stopped there; ask for a shorter answer or fewer tool calls.`,

@@ -66,6 +66,8 @@ export interface MessageError {
   code: string;
   /** A sentence a user can read. */
   message: string;
+  /** For a refusal: the API's category and explanation, where it gave them. */
+  refusal?: { category: string | null; explanation: string | null };
 }
 
 export interface Usage {

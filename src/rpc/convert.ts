@@ -18,6 +18,7 @@ import type {
   BlockContent,
   ConversationRecord,
   ConversationSettings,
+  MessageError,
   MessageRecord,
   MessageStatus as DomainStatus,
 } from '../domain/records.ts';
@@ -62,7 +63,7 @@ export function messageToProto(record: MessageRecord, options: { withBlocks?: bo
     conversationId: record.conversationId,
     role: record.role === 'user' ? Role.USER : Role.ASSISTANT,
     status: STATUS[record.status],
-    error: record.error ?? undefined,
+    error: record.error ? errorToProto(record.error) : undefined,
     blocks: options.withBlocks === false ? [] : record.blocks.map(blockToProto),
     usage: record.usage
       ? {
@@ -106,4 +107,12 @@ export function blockToProto(block: BlockContent): Block {
         },
       });
   }
+}
+
+export function errorToProto(error: MessageError) {
+  return {
+    code: error.code,
+    message: error.message,
+    ...(error.refusal ? { refusal: { category: error.refusal.category ?? '', explanation: error.refusal.explanation ?? '' } } : {}),
+  };
 }

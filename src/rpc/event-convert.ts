@@ -5,7 +5,7 @@ import { SubscribeResponseSchema, type SubscribeResponse } from '../../gen/parle
 import { ToolKind } from '../../gen/parley/v1/event_pb.ts';
 import type { ConversationEvent, SequencedEvent } from '../domain/events.ts';
 import type { ConversationSnapshot, Usage } from '../domain/records.ts';
-import { blockToProto, conversationToProto, messageToProto } from './convert.ts';
+import { blockToProto, conversationToProto, errorToProto, messageToProto } from './convert.ts';
 
 type Event = MessageInitShape<typeof SubscribeResponseSchema>['event'];
 
@@ -105,7 +105,7 @@ function eventToProto(event: ConversationEvent): NonNullable<Event> {
         value: { messageId: event.messageId, replyId: event.replyId, stopReason: event.stopReason ?? '', usage: usageToProto(event.usage) },
       };
     case 'prompt_failed':
-      return { case: 'promptFailed', value: { messageId: event.messageId, replyId: event.replyId ?? '', error: event.error } };
+      return { case: 'promptFailed', value: { messageId: event.messageId, replyId: event.replyId ?? '', error: errorToProto(event.error) } };
     case 'conversation_updated':
       return { case: 'conversationUpdated', value: { conversation: conversationToProto(event.conversation) } };
     case 'context_compacted':
@@ -115,6 +115,7 @@ function eventToProto(event: ConversationEvent): NonNullable<Event> {
           messageId: event.messageId,
           replyId: event.replyId,
           throughMessageId: event.throughMessageId,
+          summary: event.summary,
           tokensBefore: BigInt(event.tokensBefore),
           tokensAfter: BigInt(event.tokensAfter),
           usage: usageToProto(event.usage),

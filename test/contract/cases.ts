@@ -75,6 +75,7 @@ export const contractCases: Record<string, ContractCase[]> = {
               inputSchema: { type: 'object', properties: { number: { type: 'string' } }, required: ['number'] },
             },
           ],
+          contextManagement: { strategy: 'CONTEXT_STRATEGY_CLEAR_TOOL_USES', triggerTokens: 50000, keepToolUses: 5 },
         };
         const { conversation } = expectOk(await client.unary('CreateConversation', { title: 'Orders', settings })) as {
           conversation: JsonObject;
@@ -83,6 +84,13 @@ export const contractCases: Record<string, ContractCase[]> = {
       },
     },
     rejectsWithoutWriting('rejects an empty title', 'CreateConversation', { title: '   ' }, Code.InvalidArgument, 'title'),
+    rejectsWithoutWriting(
+      'rejects a context trigger past the model\'s window',
+      'CreateConversation',
+      { title: 'T', settings: { contextManagement: { triggerTokens: 10_000_000 } } },
+      Code.InvalidArgument,
+      'settings.context_management.trigger_tokens',
+    ),
     rejectsWithoutWriting('rejects a title with a NUL character', 'CreateConversation', { title: 'a\u0000b' }, Code.InvalidArgument, 'title'),
     rejectsWithoutWriting('rejects a title over 200 characters', 'CreateConversation', { title: 'x'.repeat(201) }, Code.InvalidArgument, 'title'),
     rejectsWithoutWriting(

@@ -12,7 +12,7 @@ import type { JsonObject, Message as Message$1, UnknownEnum } from "@bufbuild/pr
  * Describes the file parley/v1/conversation.proto.
  */
 export const file_parley_v1_conversation: GenFile = /*@__PURE__*/
-  fileDesc("ChxwYXJsZXkvdjEvY29udmVyc2F0aW9uLnByb3RvEglwYXJsZXkudjEivgEKDENvbnZlcnNhdGlvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5ncxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoECChRDb252ZXJzYXRpb25TZXR0aW5ncxINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKA0SHgoWdGhpbmtpbmdfYnVkZ2V0X3Rva2VucxgFIAEoDRIVCg1lbmFibGVkX3Rvb2xzGAYgAygJEisKDGNsaWVudF90b29scxgHIAMoCzIVLnBhcmxleS52MS5DbGllbnRUb29sEjgKEmNvbnRleHRfbWFuYWdlbWVudBgIIAEoCzIcLnBhcmxleS52MS5Db250ZXh0TWFuYWdlbWVudEoECAQQBVILdGVtcGVyYXR1cmUicQoRQ29udGV4dE1hbmFnZW1lbnQSLAoIc3RyYXRlZ3kYASABKA4yGi5wYXJsZXkudjEuQ29udGV4dFN0cmF0ZWd5EhYKDnRyaWdnZXJfdG9rZW5zGAIgASgNEhYKDmtlZXBfdG9vbF91c2VzGAMgASgNIl4KCkNsaWVudFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRItCgxpbnB1dF9zY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IocECgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucGFybGV5LnYxLlJvbGUSKAoGc3RhdHVzGAQgASgOMhgucGFybGV5LnYxLk1lc3NhZ2VTdGF0dXMSJgoFZXJyb3IYBSABKAsyFy5wYXJsZXkudjEuTWVzc2FnZUVycm9yEiAKBmJsb2NrcxgGIAMoCzIQLnBhcmxleS52MS5CbG9jaxIfCgV1c2FnZRgHIAEoCzIQLnBhcmxleS52MS5Vc2FnZRITCgtyZXBseV90b19pZBgIIAEoCRITCgtzdG9wX3JlYXNvbhgJIAEoCRINCgVtb2RlbBgKIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgLIAEoDRISCgpyZXF1ZXN0X2lkGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi0KDE1lc3NhZ2VFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiegoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgEEhUKDW91dHB1dF90b2tlbnMYAiABKAQSIwobY2FjaGVfY3JlYXRpb25faW5wdXRfdG9rZW5zGAMgASgEEh8KF2NhY2hlX3JlYWRfaW5wdXRfdG9rZW5zGAQgASgEIoUCCgVCbG9jaxIkCgR0ZXh0GAEgASgLMhQucGFybGV5LnYxLlRleHRCbG9ja0gAEiwKCHRoaW5raW5nGAIgASgLMhgucGFybGV5LnYxLlRoaW5raW5nQmxvY2tIABI9ChFyZWRhY3RlZF90aGlua2luZxgDIAEoCzIgLnBhcmxleS52MS5SZWRhY3RlZFRoaW5raW5nQmxvY2tIABIrCgh0b29sX3VzZRgEIAEoCzIXLnBhcmxleS52MS5Ub29sVXNlQmxvY2tIABIxCgt0b29sX3Jlc3VsdBgFIAEoCzIaLnBhcmxleS52MS5Ub29sUmVzdWx0QmxvY2tIAEIJCgdjb250ZW50IhkKCVRleHRCbG9jaxIMCgR0ZXh0GAEgASgJIjQKDVRoaW5raW5nQmxvY2sSEAoIdGhpbmtpbmcYASABKAkSEQoJc2lnbmF0dXJlGAIgASgJIiUKFVJlZGFjdGVkVGhpbmtpbmdCbG9jaxIMCgRkYXRhGAEgASgJIlAKDFRvb2xVc2VCbG9jaxIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEiYKBWlucHV0GAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCJJCg9Ub29sUmVzdWx0QmxvY2sSEwoLdG9vbF91c2VfaWQYASABKAkSDwoHY29udGVudBgCIAEoCRIQCghpc19lcnJvchgDIAEoCCqcAQoPQ29udGV4dFN0cmF0ZWd5EiAKHENPTlRFWFRfU1RSQVRFR1lfVU5TUEVDSUZJRUQQABInCiNDT05URVhUX1NUUkFURUdZX0NMRUFSX1RIRU5fQ09NUEFDVBABEiQKIENPTlRFWFRfU1RSQVRFR1lfQ0xFQVJfVE9PTF9VU0VTEAISGAoUQ09OVEVYVF9TVFJBVEVHWV9PRkYQAyo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACKsABCg1NZXNzYWdlU3RhdHVzEh4KGk1FU1NBR0VfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVTUVTU0FHRV9TVEFUVVNfUVVFVUVEEAESHQoZTUVTU0FHRV9TVEFUVVNfUFJPQ0VTU0lORxACEhwKGE1FU1NBR0VfU1RBVFVTX0NPTVBMRVRFRBADEhkKFU1FU1NBR0VfU1RBVFVTX0ZBSUxFRBAEEhwKGE1FU1NBR0VfU1RBVFVTX0NBTkNFTExFRBAFYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxwYXJsZXkvdjEvY29udmVyc2F0aW9uLnByb3RvEglwYXJsZXkudjEivgEKDENvbnZlcnNhdGlvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5ncxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoECChRDb252ZXJzYXRpb25TZXR0aW5ncxINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKA0SHgoWdGhpbmtpbmdfYnVkZ2V0X3Rva2VucxgFIAEoDRIVCg1lbmFibGVkX3Rvb2xzGAYgAygJEisKDGNsaWVudF90b29scxgHIAMoCzIVLnBhcmxleS52MS5DbGllbnRUb29sEjgKEmNvbnRleHRfbWFuYWdlbWVudBgIIAEoCzIcLnBhcmxleS52MS5Db250ZXh0TWFuYWdlbWVudEoECAQQBVILdGVtcGVyYXR1cmUicQoRQ29udGV4dE1hbmFnZW1lbnQSLAoIc3RyYXRlZ3kYASABKA4yGi5wYXJsZXkudjEuQ29udGV4dFN0cmF0ZWd5EhYKDnRyaWdnZXJfdG9rZW5zGAIgASgNEhYKDmtlZXBfdG9vbF91c2VzGAMgASgNIl4KCkNsaWVudFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRItCgxpbnB1dF9zY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IocECgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucGFybGV5LnYxLlJvbGUSKAoGc3RhdHVzGAQgASgOMhgucGFybGV5LnYxLk1lc3NhZ2VTdGF0dXMSJgoFZXJyb3IYBSABKAsyFy5wYXJsZXkudjEuTWVzc2FnZUVycm9yEiAKBmJsb2NrcxgGIAMoCzIQLnBhcmxleS52MS5CbG9jaxIfCgV1c2FnZRgHIAEoCzIQLnBhcmxleS52MS5Vc2FnZRITCgtyZXBseV90b19pZBgIIAEoCRITCgtzdG9wX3JlYXNvbhgJIAEoCRINCgVtb2RlbBgKIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgLIAEoDRISCgpyZXF1ZXN0X2lkGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKDE1lc3NhZ2VFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSKgoHcmVmdXNhbBgDIAEoCzIZLnBhcmxleS52MS5SZWZ1c2FsRGV0YWlscyI3Cg5SZWZ1c2FsRGV0YWlscxIQCghjYXRlZ29yeRgBIAEoCRITCgtleHBsYW5hdGlvbhgCIAEoCSJ6CgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYAyABKAQSHwoXY2FjaGVfcmVhZF9pbnB1dF90b2tlbnMYBCABKAQihQIKBUJsb2NrEiQKBHRleHQYASABKAsyFC5wYXJsZXkudjEuVGV4dEJsb2NrSAASLAoIdGhpbmtpbmcYAiABKAsyGC5wYXJsZXkudjEuVGhpbmtpbmdCbG9ja0gAEj0KEXJlZGFjdGVkX3RoaW5raW5nGAMgASgLMiAucGFybGV5LnYxLlJlZGFjdGVkVGhpbmtpbmdCbG9ja0gAEisKCHRvb2xfdXNlGAQgASgLMhcucGFybGV5LnYxLlRvb2xVc2VCbG9ja0gAEjEKC3Rvb2xfcmVzdWx0GAUgASgLMhoucGFybGV5LnYxLlRvb2xSZXN1bHRCbG9ja0gAQgkKB2NvbnRlbnQiGQoJVGV4dEJsb2NrEgwKBHRleHQYASABKAkiNAoNVGhpbmtpbmdCbG9jaxIQCgh0aGlua2luZxgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkiJQoVUmVkYWN0ZWRUaGlua2luZ0Jsb2NrEgwKBGRhdGEYASABKAkiUAoMVG9vbFVzZUJsb2NrEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSJgoFaW5wdXQYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IkkKD1Rvb2xSZXN1bHRCbG9jaxITCgt0b29sX3VzZV9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIKpwBCg9Db250ZXh0U3RyYXRlZ3kSIAocQ09OVEVYVF9TVFJBVEVHWV9VTlNQRUNJRklFRBAAEicKI0NPTlRFWFRfU1RSQVRFR1lfQ0xFQVJfVEhFTl9DT01QQUNUEAESJAogQ09OVEVYVF9TVFJBVEVHWV9DTEVBUl9UT09MX1VTRVMQAhIYChRDT05URVhUX1NUUkFURUdZX09GRhADKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqwAEKDU1lc3NhZ2VTdGF0dXMSHgoaTUVTU0FHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVNRVNTQUdFX1NUQVRVU19RVUVVRUQQARIdChlNRVNTQUdFX1NUQVRVU19QUk9DRVNTSU5HEAISHAoYTUVTU0FHRV9TVEFUVVNfQ09NUExFVEVEEAMSGQoVTUVTU0FHRV9TVEFUVVNfRkFJTEVEEAQSHAoYTUVTU0FHRV9TVEFUVVNfQ0FOQ0VMTEVEEAViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A conversation with Claude: its settings and, through messages, its history.
@@ -353,6 +353,13 @@ export type MessageError = Message$1<"parley.v1.MessageError"> & {
    * @generated from field: string message = 2;
    */
   message: string;
+
+  /**
+   * For code "refusal": what the API said of it, when it said anything.
+   *
+   * @generated from field: parley.v1.RefusalDetails refusal = 3;
+   */
+  refusal?: RefusalDetails | undefined;
 };
 
 /**
@@ -361,6 +368,34 @@ export type MessageError = Message$1<"parley.v1.MessageError"> & {
  */
 export const MessageErrorSchema: GenMessage<MessageError> = /*@__PURE__*/
   messageDesc(file_parley_v1_conversation, 5);
+
+/**
+ * Why Claude declined, as the API reports it (stop_details of a refusal).
+ *
+ * @generated from message parley.v1.RefusalDetails
+ */
+export type RefusalDetails = Message$1<"parley.v1.RefusalDetails"> & {
+  /**
+   * The policy category, for example "cyber" or "bio"; empty when the refusal has none.
+   *
+   * @generated from field: string category = 1;
+   */
+  category: string;
+
+  /**
+   * A human-readable explanation; empty when none is available. Not guaranteed to be stable.
+   *
+   * @generated from field: string explanation = 2;
+   */
+  explanation: string;
+};
+
+/**
+ * Describes the message parley.v1.RefusalDetails.
+ * Use `create(RefusalDetailsSchema)` to create a new message.
+ */
+export const RefusalDetailsSchema: GenMessage<RefusalDetails> = /*@__PURE__*/
+  messageDesc(file_parley_v1_conversation, 6);
 
 /**
  * Token usage as reported by the Messages API, summed over the model calls of one message.
@@ -402,7 +437,7 @@ export type Usage = Message$1<"parley.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 6);
+  messageDesc(file_parley_v1_conversation, 7);
 
 /**
  * One piece of message content.
@@ -463,7 +498,7 @@ export type Block = Message$1<"parley.v1.Block"> & {
  * Use `create(BlockSchema)` to create a new message.
  */
 export const BlockSchema: GenMessage<Block> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 7);
+  messageDesc(file_parley_v1_conversation, 8);
 
 /**
  * Plain text.
@@ -484,7 +519,7 @@ export type TextBlock = Message$1<"parley.v1.TextBlock"> & {
  * Use `create(TextBlockSchema)` to create a new message.
  */
 export const TextBlockSchema: GenMessage<TextBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 8);
+  messageDesc(file_parley_v1_conversation, 9);
 
 /**
  * Extended thinking, replayed to the model byte for byte with its signature.
@@ -512,7 +547,7 @@ export type ThinkingBlock = Message$1<"parley.v1.ThinkingBlock"> & {
  * Use `create(ThinkingBlockSchema)` to create a new message.
  */
 export const ThinkingBlockSchema: GenMessage<ThinkingBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 9);
+  messageDesc(file_parley_v1_conversation, 10);
 
 /**
  * Thinking that was encrypted; opaque to clients, replayed to the model as is.
@@ -533,7 +568,7 @@ export type RedactedThinkingBlock = Message$1<"parley.v1.RedactedThinkingBlock">
  * Use `create(RedactedThinkingBlockSchema)` to create a new message.
  */
 export const RedactedThinkingBlockSchema: GenMessage<RedactedThinkingBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 10);
+  messageDesc(file_parley_v1_conversation, 11);
 
 /**
  * A call of a tool by the model.
@@ -568,7 +603,7 @@ export type ToolUseBlock = Message$1<"parley.v1.ToolUseBlock"> & {
  * Use `create(ToolUseBlockSchema)` to create a new message.
  */
 export const ToolUseBlockSchema: GenMessage<ToolUseBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 11);
+  messageDesc(file_parley_v1_conversation, 12);
 
 /**
  * The result of a tool call, fed back to the model.
@@ -603,7 +638,7 @@ export type ToolResultBlock = Message$1<"parley.v1.ToolResultBlock"> & {
  * Use `create(ToolResultBlockSchema)` to create a new message.
  */
 export const ToolResultBlockSchema: GenMessage<ToolResultBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 12);
+  messageDesc(file_parley_v1_conversation, 13);
 
 /**
  * What may be done to a history that passes its trigger.

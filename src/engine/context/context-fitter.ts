@@ -34,6 +34,8 @@ export interface FitInput {
   round: number;
   signal: AbortSignal;
   telemetry: AttemptTelemetry;
+  /** The last model request of the prompt paused (pause_turn): this one continues it. */
+  continuing?: boolean;
   /**
    * What the API counted, and the most it takes, when it refused this request as too long: the
    * estimate and the configured window are not trusted then.
@@ -95,7 +97,14 @@ export class AttemptContext {
   }
 
   #build(input: FitInput): MessageCreateParamsBase {
-    return buildHistory({ settings: input.conversation.settings, messages: input.messages, currentMessageId: input.claim.messageId, tools: input.tools, compaction: this.#compaction });
+    return buildHistory({
+      settings: input.conversation.settings,
+      messages: input.messages,
+      currentMessageId: input.claim.messageId,
+      tools: input.tools,
+      compaction: this.#compaction,
+      continuing: input.continuing === true,
+    });
   }
 
   #cleared(request: MessageCreateParamsBase, budget: ContextBudget): FittedRequest {
@@ -117,14 +126,16 @@ export class AttemptContext {
     const policy = () => ({ thinking: settings.thinkingBudgetTokens > 0, seenToolUseIds: new Set<string>() });
     const sizeOf = (exchange: Exchange) => this.calibration.estimate({ messages: clearOldToolUses(exchangeTurns(exchange, policy()), budget.keepToolUses).messages });
     const base = this.calibration.estimate({ system: settings.systemPrompt, tools: input.tools, messages: [] });
+    // The summary's room: what its request may write (summaryRequest's max_tokens).
+    const summaryTokens = Math.min(SUMMARY_MAX_TOKENS, settings.maxTokens);
     const count = exchangesToSummarize({
       past: exchanges.map(sizeOf),
-      fixedTokens: base + sizeOf(selected.current) + SUMMARY_MAX_TOKENS,
+      fixedTokens: base + sizeOf(selected.current) + summaryTokens,
       targetTokens: Math.floor(budget.triggerTokens * COMPACTION_TARGET_SHARE),
     });
     if (count === 0) return null;
     // As many of them as the summarizing request itself can hold, with room for the summary.
-    const room = budget.limitTokens - SUMMARY_MAX_TOKENS;
+    const room = budget.limitTokens - summaryTokens;
     const previousSummary = this.#compaction?.summary ?? null;
     const requestFor = (chunk: readonly Exchange[]) => summaryRequest(settings.model, transcriptOf(chunk, previousSummary), settings.maxTokens);
     let take = count;
@@ -172,7 +183,7 @@ export class AttemptContext {
           endedAt: new Date(),
         },
       },
-      { type: 'context_compacted', messageId: claim.messageId, replyId: input.replyId, throughMessageId: next.throughMessageId, tokensBefore, tokensAfter, usage },
+      { type: 'context_compacted', messageId: claim.messageId, replyId: input.replyId, throughMessageId: next.throughMessageId, summary, tokensBefore, tokensAfter, usage },
     );
     if (!saved) {
       this.#compaction = previous;

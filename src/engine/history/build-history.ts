@@ -24,7 +24,10 @@
  *     results, in tool_use order; a missing result is synthesized as an error; results that
  *     answer nothing in the preceding assistant turn are dropped.
  *   - The request ends with a user turn: a trailing assistant turn (partial output of the reply
- *     in progress, never a tool round) is dropped rather than sent as a prefill.
+ *     in progress, never a tool round) is dropped rather than sent as a prefill. Except when
+ *     `continuing` a reply the API paused (stop reason pause_turn): the reply so far is sent back
+ *     as the last turn, as the API asks, its last text without trailing whitespace (which the
+ *     API refuses in a final assistant turn).
  *
  * COMPACTION
  *   With a compaction (context management summarized older turns), the exchanges up to and
@@ -61,6 +64,8 @@ export interface HistoryInput {
   tools: readonly Tool[];
   /** The conversation's latest compaction, if any. */
   compaction?: HistoryCompaction | null;
+  /** The model paused the reply in progress (pause_turn): send it back to be continued. */
+  continuing?: boolean;
 }
 
 /** A summary that stands for the exchanges up to and including one user message's. */
@@ -88,6 +93,16 @@ export function exchangeTurns(exchange: Exchange, policy: BlockPolicy): RequestM
   return turns;
 }
 
+/** A final assistant turn's last text block, without the trailing whitespace the API refuses there. */
+function trimFinalAssistant(turns: RequestMessage[]): RequestMessage[] {
+  const last = turns.at(-1);
+  if (last?.role !== 'assistant') return turns;
+  const content = [...last.content];
+  const block = content.at(-1);
+  if (block?.type === 'text') content[content.length - 1] = { ...block, text: block.text.trimEnd() };
+  return [...turns.slice(0, -1), { role: 'assistant', content }];
+}
+
 /** Returns the request without `stream`; the runner adds it. */
 export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
   const { settings } = input;
@@ -103,7 +118,7 @@ export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
   const { exchanges, compacted } = pastExchanges(selected.past, input.compaction);
   const opening: RequestMessage[] = compacted && input.compaction ? [{ role: 'user', content: [{ type: 'text', text: summaryText(input.compaction.summary) }] }] : [];
   const raw = [...opening, ...[...exchanges, selected.current].flatMap((exchange) => exchangeTurns(exchange, policy))];
-  const turns = pairToolResults(mergeRequestMessages(raw));
+  const turns = trimFinalAssistant(pairToolResults(mergeRequestMessages(raw), { continuing: input.continuing === true }));
 
   const system: TextBlockParam[] = isBlank(settings.systemPrompt)
     ? []

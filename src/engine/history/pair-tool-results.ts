@@ -38,8 +38,9 @@ function isToolResult(block: HistoryBlock): block is ToolResultBlockParam {
  * - Tool uses left without a following user turn get a user turn of synthesized error results.
  * - A trailing assistant turn (necessarily without tool_use) is dropped: it would be a prefill,
  *   which current models reject, and it is at most a partial answer the model writes again.
+ *   Except when `continuing` a reply the API paused (pause_turn): the API wants it back as it was.
  */
-export function pairToolResults(turns: readonly RequestMessage[]): RequestMessage[] {
+export function pairToolResults(turns: readonly RequestMessage[], options: { continuing?: boolean } = {}): RequestMessage[] {
   const out: RequestMessage[] = [];
   let pending: ToolUseBlockParam[] = [];
 
@@ -66,6 +67,6 @@ export function pairToolResults(turns: readonly RequestMessage[]): RequestMessag
   }
 
   if (pending.length > 0) out.push({ role: 'user', content: pending.map((use) => missingToolResult(use.id)) });
-  if (out.at(-1)?.role === 'assistant') out.pop();
+  if (out.at(-1)?.role === 'assistant' && !options.continuing) out.pop();
   return out;
 }

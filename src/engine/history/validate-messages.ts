@@ -39,7 +39,7 @@ function checkBlock(block: ContentBlockParam, role: string, at: string): string[
   }
 }
 
-function checkShape(messages: readonly MessageParam[]): string[] {
+function checkShape(messages: readonly MessageParam[], options: { continuing?: boolean }): string[] {
   const problems: string[] = [];
   if (messages.length === 0) return ['messages: must not be empty'];
   messages.forEach((message, i) => {
@@ -55,7 +55,7 @@ function checkShape(messages: readonly MessageParam[]): string[] {
     if (blocks.length === 0) problems.push(`${at}: content is empty`);
     blocks.forEach((block, j) => problems.push(...checkBlock(block, message.role, `${at}.content[${j}]`)));
   });
-  if (messages.at(-1)?.role !== 'user') {
+  if (messages.at(-1)?.role !== 'user' && !options.continuing) {
     problems.push('messages: the last turn must be a user turn (a trailing assistant turn is a prefill)');
   }
   return problems;
@@ -112,6 +112,6 @@ function checkToolPairing(messages: readonly MessageParam[]): string[] {
   return problems;
 }
 
-export function validateMessages(messages: readonly MessageParam[]): string[] {
-  return [...checkShape(messages), ...checkToolPairing(messages)];
+export function validateMessages(messages: readonly MessageParam[], options: { continuing?: boolean } = {}): string[] {
+  return [...checkShape(messages, options), ...checkToolPairing(messages)];
 }

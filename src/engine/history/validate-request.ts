@@ -78,8 +78,9 @@ function checkTools(params: MessageCreateParamsBase): string[] {
   return problems;
 }
 
-export function validateRequest(params: MessageCreateParamsBase): string[] {
-  const problems = [...checkSettings(params), ...checkTools(params), ...validateMessages(params.messages)];
+/** `continuing`: the request continues a reply the API paused, so it ends with that reply. */
+export function validateRequest(params: MessageCreateParamsBase, options: { continuing?: boolean } = {}): string[] {
+  const problems = [...checkSettings(params), ...checkTools(params), ...validateMessages(params.messages, options)];
   const markers = countCacheMarkers(params);
   if (markers > MAX_CACHE_BREAKPOINTS) {
     problems.push(`cache_control: ${markers} markers, at most ${MAX_CACHE_BREAKPOINTS} are allowed`);

@@ -33,6 +33,8 @@ export function describeModelFailure(error: unknown): MessageError {
     if (error.type === 'overloaded_error' || error.status === 529) return messageErrors.modelOverloaded(detail);
     if (error.status === 429 || error.type === 'rate_limit_error') return messageErrors.rateLimited(detail);
     if (error.status === 401 || error.status === 403) return messageErrors.modelAuth();
+    // The API's answer to a model it does not serve (retired, or never was): 404 not_found_error, "model: …".
+    if (error.status === 404 && (error.type === 'not_found_error' || error.apiMessage?.startsWith('model:'))) return messageErrors.modelUnavailable(detail);
     if (error.status === 400 || error.type === 'invalid_request_error') return messageErrors.invalidRequest(detail);
     return messageErrors.modelError(detail);
   }

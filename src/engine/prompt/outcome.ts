@@ -12,10 +12,15 @@ import { ContextTooLong, promptTooLong } from '../context/context-errors.ts';
  * What a model call's stop reason means for the prompt: null to go round again (the model asked
  * for tools and rounds are left), else how the prompt ends.
  */
-export function outcomeOfStop(stopReason: ApiMessage['stop_reason'], lastRound: boolean, usage: Usage): PromptOutcome | null {
+export function outcomeOfStop(stopReason: ApiMessage['stop_reason'], lastRound: boolean, usage: Usage, stopDetails: ApiMessage['stop_details'] = null): PromptOutcome | null {
   if (stopReason === 'tool_use') return lastRound ? { status: 'completed', error: null, stopReason: 'max_tool_rounds', usage } : null;
-  if (stopReason === 'refusal') return { status: 'failed', error: messageErrors.refusal(), stopReason, usage };
-  // end_turn, stop_sequence, max_tokens and pause_turn end the answer; so does a stop reason
+  // The API paused a long turn: the next request continues it, within the rounds left.
+  if (stopReason === 'pause_turn') return lastRound ? { status: 'completed', error: null, stopReason, usage } : null;
+  if (stopReason === 'refusal') {
+    const details = stopDetails?.type === 'refusal' ? { category: stopDetails.category, explanation: stopDetails.explanation } : null;
+    return { status: 'failed', error: messageErrors.refusal(details), stopReason, usage };
+  }
+  // end_turn, stop_sequence and max_tokens end the answer; so does a stop reason
   // newer than this code, since the answer is there.
   return { status: 'completed', error: null, stopReason, usage };
 }

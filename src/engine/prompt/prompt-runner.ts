@@ -181,6 +181,8 @@ export class PromptRunner {
     const context = await AttemptContext.open(this.#deps.context, claim.conversationId);
     // What the API counted when it refused the last request as too long for the window.
     let refused: { tokens: number; limit: number } | undefined;
+    // The last model request stopped with pause_turn: the next one continues the reply.
+    let continuing = false;
     for (let round = 0; ; round++) {
       signal.throwIfAborted();
       // Calls the last model call asked for (or that an earlier attempt left open) come first.
@@ -195,10 +197,11 @@ export class PromptRunner {
         signal,
         telemetry: attempt.telemetry,
         ...(refused === undefined ? {} : { refused }),
+        continuing,
       });
       if (fitted.compactionUsage) attempt.usage = sumUsage(attempt.usage, fitted.compactionUsage);
       const request = fitted.request;
-      const problems = validateRequest(request);
+      const problems = validateRequest(request, { continuing });
       // A bug in the history builder: never send what the API would reject.
       if (problems.length > 0) throw new Error(`history builder produced an invalid request: ${problems.join('; ')}`);
       await this.#deps.budget.beforeRequest({ tenantId: claim.ownerId, subjectId: conversation.subjectId }, round === 0, signal, slot);
@@ -233,6 +236,7 @@ export class PromptRunner {
         continue;
       }
       refused = undefined;
+      continuing = final.stop_reason === 'pause_turn';
       watch.ended(final);
       context.calibration.observe(request, final.usage.input_tokens + (final.usage.cache_read_input_tokens ?? 0) + (final.usage.cache_creation_input_tokens ?? 0));
       attempt.usage = addUsage(attempt.usage, final.usage);
@@ -251,7 +255,7 @@ export class PromptRunner {
         startedAt,
         endedAt: new Date(),
       });
-      const outcome = outcomeOfStop(final.stop_reason, round + 1 >= options.maxToolRounds, attempt.usage);
+      const outcome = outcomeOfStop(final.stop_reason, round + 1 >= options.maxToolRounds, attempt.usage, final.stop_details);
       if (outcome) return outcome;
     }
   }
