@@ -2,6 +2,7 @@
 // them, the RPC layer maps them to protobuf. MikroORM entities never leave src/store.
 
 import type { ContextPolicy } from './context-policy.ts';
+import type { ThinkingSettings } from './model-thinking.ts';
 
 /** Lifecycle status of a message. See docs/engine.md for the transitions. */
 export type MessageStatus = 'queued' | 'processing' | 'completed' | 'failed' | 'cancelled';
@@ -27,6 +28,8 @@ export interface ConversationSettings {
   clientTools: ClientToolDefinition[];
   /** How a history that outgrows the model's window is made to fit. */
   context: ContextPolicy;
+  /** Adaptive thinking and effort; with mode 'budget', thinkingBudgetTokens decides. */
+  thinking: ThinkingSettings;
 }
 
 /**

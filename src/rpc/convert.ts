@@ -1,5 +1,6 @@
 // Domain records ⇄ protobuf messages. Pure mapping, no validation (see validate.ts).
 import { contextPolicyToProto } from './context-settings.ts';
+import { thinkingToProto } from './thinking-settings.ts';
 import { create, type JsonObject } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import {
@@ -54,6 +55,8 @@ function settingsToProto(settings: ConversationSettings): ProtoSettings {
       inputSchema: tool.inputSchema as JsonObject,
     })),
     contextManagement: contextPolicyToProto(settings.context),
+    // Unset unless chosen: a conversation on the budget form reads as it always did.
+    ...(settings.thinking.mode === 'budget' && settings.thinking.effort === null && settings.thinking.display === null ? {} : { thinking: thinkingToProto(settings.thinking) }),
   });
 }
 

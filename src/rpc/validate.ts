@@ -4,6 +4,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import type { ConversationSettings as ProtoSettings } from '../../gen/parley/v1/conversation_pb.ts';
 import { isUuid } from '../domain/ids.ts';
 import { contextPolicyFromProto } from './context-settings.ts';
+import { thinkingFromProto } from './thinking-settings.ts';
 import type { ClientToolDefinition, ConversationSettings } from '../domain/records.ts';
 
 const LIMITS = {
@@ -158,7 +159,8 @@ export function settingsFromProto(field: string, input: ProtoSettings | undefine
     throw invalid(`${field}`, `at most ${LIMITS.toolsPerConversation} tools per conversation`);
   }
   const context = contextPolicyFromProto(`${field}.context_management`, input?.contextManagement, { windowTokens: server.contextWindowTokens, maxTokens });
-  return { model, systemPrompt, maxTokens, thinkingBudgetTokens, enabledTools, clientTools, context };
+  const thinking = thinkingFromProto(field, input?.thinking, { model, thinkingBudgetTokens });
+  return { model, systemPrompt, maxTokens, thinkingBudgetTokens, enabledTools, clientTools, context, thinking };
 }
 
 /** For quoting a value in a message: short, and never cutting a character in half. */

@@ -1,4 +1,5 @@
 import { contextPolicyOf } from '../domain/context-policy.ts';
+import { thinkingOf } from '../domain/model-thinking.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import type { ConversationRecord, ConversationSettings, Owner } from '../domain/records.ts';
 import { CANCEL_CHANNEL, EVENTS_CHANNEL } from './channels.ts';
@@ -135,5 +136,5 @@ export function OWNED_BY(tenant: string, subject: string, alias?: string): strin
 }
 
 export function fromRow(row: ConversationRow): ConversationRecord {
-  return { id: row.id, ownerId: row.owner_id, subjectId: row.subject_id, title: row.title, settings: { ...row.settings, context: contextPolicyOf(row.settings.context) }, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
+  return { id: row.id, ownerId: row.owner_id, subjectId: row.subject_id, title: row.title, settings: { ...row.settings, context: contextPolicyOf(row.settings.context), thinking: thinkingOf(row.settings.thinking) }, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
 }

@@ -83,7 +83,29 @@ export const contractCases: Record<string, ContractCase[]> = {
         expect(conversation.settings).toEqual(settings);
       },
     },
+    {
+      name: 'keeps adaptive thinking, effort and display',
+      async run(client) {
+        const settings = { model: 'claude-opus-4-6', maxTokens: 8000, thinking: { mode: 'THINKING_MODE_ADAPTIVE', effort: 'EFFORT_MEDIUM', display: 'THINKING_DISPLAY_OMITTED' } };
+        const { conversation } = expectOk(await client.unary('CreateConversation', { title: 'Thinks', settings })) as { conversation: JsonObject };
+        expect((conversation.settings as JsonObject).thinking).toEqual(settings.thinking);
+      },
+    },
     rejectsWithoutWriting('rejects an empty title', 'CreateConversation', { title: '   ' }, Code.InvalidArgument, 'title'),
+    rejectsWithoutWriting(
+      'rejects adaptive thinking on a model that has none',
+      'CreateConversation',
+      { title: 'T', settings: { model: 'claude-sonnet-4-5', thinking: { mode: 'THINKING_MODE_ADAPTIVE' } } },
+      Code.InvalidArgument,
+      'settings.thinking.mode',
+    ),
+    rejectsWithoutWriting(
+      'rejects a thinking budget on a model that takes only adaptive thinking',
+      'CreateConversation',
+      { title: 'T', settings: { model: 'claude-opus-4-7', maxTokens: 8000, thinkingBudgetTokens: 2048 } },
+      Code.InvalidArgument,
+      'settings.thinking_budget_tokens',
+    ),
     rejectsWithoutWriting(
       'rejects a context trigger past the model\'s window',
       'CreateConversation',

@@ -1,4 +1,5 @@
 import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
+import { DEFAULT_THINKING } from '../../src/domain/model-thinking.ts';
 import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
@@ -42,6 +43,7 @@ function defaultSettings() {
     enabledTools: [],
     clientTools: [],
     context: DEFAULT_CONTEXT_POLICY,
+    thinking: DEFAULT_THINKING,
   };
 }
 

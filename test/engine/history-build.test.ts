@@ -1,4 +1,5 @@
 import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
+import { DEFAULT_THINKING } from '../../src/domain/model-thinking.ts';
 import type { MessageParam, Tool } from '@anthropic-ai/sdk/resources/messages';
 import { describe, expect, it } from 'vitest';
 import {
@@ -68,6 +69,7 @@ function settings(overrides: Partial<ConversationSettings> = {}): ConversationSe
     enabledTools: [],
     clientTools: [],
     context: DEFAULT_CONTEXT_POLICY,
+    thinking: DEFAULT_THINKING,
     ...overrides,
   };
 }

@@ -5,6 +5,7 @@
 // Every stored payload embeds its message id ("m12/3 text", tool ids "m12-t1"), so the request
 // can be scanned for which messages it drew from.
 import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
+import { DEFAULT_THINKING } from '../../src/domain/model-thinking.ts';
 
 import type { MessageCreateParamsBase, Tool } from '@anthropic-ai/sdk/resources/messages';
 import fc from 'fast-check';
@@ -168,6 +169,7 @@ function materialize(shape: ConversationShape): Built {
     enabledTools: [],
     clientTools: [],
     context: DEFAULT_CONTEXT_POLICY,
+    thinking: DEFAULT_THINKING,
   };
   const tools: Tool[] = Array.from({ length: shape.toolCount }, (_, i) => ({
     name: `tool_${i}`,

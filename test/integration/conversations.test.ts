@@ -1,4 +1,5 @@
 import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
+import { DEFAULT_THINKING } from '../../src/domain/model-thinking.ts';
 import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -13,6 +14,7 @@ const settings: ConversationSettings = {
   enabledTools: [],
   clientTools: [],
   context: DEFAULT_CONTEXT_POLICY,
+    thinking: DEFAULT_THINKING,
 };
 
 let server: TestApp;

@@ -2,6 +2,7 @@
 // exact under concurrency, usage is read from the ledger, running prompts are counted per
 // tenant and subject, and policies round-trip.
 import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
+import { DEFAULT_THINKING } from '../../src/domain/model-thinking.ts';
 import { ownerOf } from '../support/owner.ts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { useStoreFixture, type StoreFixture } from './support.ts';
@@ -15,7 +16,7 @@ beforeEach(() => {
 
 /** A conversation of `tenant` (and `subject`), created through the store as the engine does. */
 async function conversationOf(tenant: string, subject: string | null = null): Promise<string> {
-  const settings = { model: 'claude-test', systemPrompt: '', maxTokens: 1024, thinkingBudgetTokens: 0, enabledTools: [], clientTools: [], context: DEFAULT_CONTEXT_POLICY };
+  const settings = { model: 'claude-test', systemPrompt: '', maxTokens: 1024, thinkingBudgetTokens: 0, enabledTools: [], clientTools: [], context: DEFAULT_CONTEXT_POLICY, thinking: DEFAULT_THINKING };
   return (await fixture.stores.conversations.create(ownerOf(tenant, subject), { title: 'limits', settings })).id;
 }
 

@@ -1,4 +1,5 @@
 import { DEFAULT_CONTEXT_POLICY } from '../../src/domain/context-policy.ts';
+import { DEFAULT_THINKING } from '../../src/domain/model-thinking.ts';
 import { ownerOf } from '../support/owner.ts';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import pg from 'pg';
@@ -57,6 +58,7 @@ const SETTINGS: ConversationSettings = {
   enabledTools: [],
   clientTools: [],
   context: DEFAULT_CONTEXT_POLICY,
+    thinking: DEFAULT_THINKING,
 };
 
 /**

@@ -12,7 +12,7 @@ import type { JsonObject, Message as Message$1, UnknownEnum } from "@bufbuild/pr
  * Describes the file parley/v1/conversation.proto.
  */
 export const file_parley_v1_conversation: GenFile = /*@__PURE__*/
-  fileDesc("ChxwYXJsZXkvdjEvY29udmVyc2F0aW9uLnByb3RvEglwYXJsZXkudjEivgEKDENvbnZlcnNhdGlvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5ncxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoECChRDb252ZXJzYXRpb25TZXR0aW5ncxINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKA0SHgoWdGhpbmtpbmdfYnVkZ2V0X3Rva2VucxgFIAEoDRIVCg1lbmFibGVkX3Rvb2xzGAYgAygJEisKDGNsaWVudF90b29scxgHIAMoCzIVLnBhcmxleS52MS5DbGllbnRUb29sEjgKEmNvbnRleHRfbWFuYWdlbWVudBgIIAEoCzIcLnBhcmxleS52MS5Db250ZXh0TWFuYWdlbWVudEoECAQQBVILdGVtcGVyYXR1cmUicQoRQ29udGV4dE1hbmFnZW1lbnQSLAoIc3RyYXRlZ3kYASABKA4yGi5wYXJsZXkudjEuQ29udGV4dFN0cmF0ZWd5EhYKDnRyaWdnZXJfdG9rZW5zGAIgASgNEhYKDmtlZXBfdG9vbF91c2VzGAMgASgNIl4KCkNsaWVudFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRItCgxpbnB1dF9zY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IocECgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucGFybGV5LnYxLlJvbGUSKAoGc3RhdHVzGAQgASgOMhgucGFybGV5LnYxLk1lc3NhZ2VTdGF0dXMSJgoFZXJyb3IYBSABKAsyFy5wYXJsZXkudjEuTWVzc2FnZUVycm9yEiAKBmJsb2NrcxgGIAMoCzIQLnBhcmxleS52MS5CbG9jaxIfCgV1c2FnZRgHIAEoCzIQLnBhcmxleS52MS5Vc2FnZRITCgtyZXBseV90b19pZBgIIAEoCRITCgtzdG9wX3JlYXNvbhgJIAEoCRINCgVtb2RlbBgKIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgLIAEoDRISCgpyZXF1ZXN0X2lkGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKDE1lc3NhZ2VFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSKgoHcmVmdXNhbBgDIAEoCzIZLnBhcmxleS52MS5SZWZ1c2FsRGV0YWlscyI3Cg5SZWZ1c2FsRGV0YWlscxIQCghjYXRlZ29yeRgBIAEoCRITCgtleHBsYW5hdGlvbhgCIAEoCSJ6CgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYAyABKAQSHwoXY2FjaGVfcmVhZF9pbnB1dF90b2tlbnMYBCABKAQihQIKBUJsb2NrEiQKBHRleHQYASABKAsyFC5wYXJsZXkudjEuVGV4dEJsb2NrSAASLAoIdGhpbmtpbmcYAiABKAsyGC5wYXJsZXkudjEuVGhpbmtpbmdCbG9ja0gAEj0KEXJlZGFjdGVkX3RoaW5raW5nGAMgASgLMiAucGFybGV5LnYxLlJlZGFjdGVkVGhpbmtpbmdCbG9ja0gAEisKCHRvb2xfdXNlGAQgASgLMhcucGFybGV5LnYxLlRvb2xVc2VCbG9ja0gAEjEKC3Rvb2xfcmVzdWx0GAUgASgLMhoucGFybGV5LnYxLlRvb2xSZXN1bHRCbG9ja0gAQgkKB2NvbnRlbnQiGQoJVGV4dEJsb2NrEgwKBHRleHQYASABKAkiNAoNVGhpbmtpbmdCbG9jaxIQCgh0aGlua2luZxgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkiJQoVUmVkYWN0ZWRUaGlua2luZ0Jsb2NrEgwKBGRhdGEYASABKAkiUAoMVG9vbFVzZUJsb2NrEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSJgoFaW5wdXQYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IkkKD1Rvb2xSZXN1bHRCbG9jaxITCgt0b29sX3VzZV9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIKpwBCg9Db250ZXh0U3RyYXRlZ3kSIAocQ09OVEVYVF9TVFJBVEVHWV9VTlNQRUNJRklFRBAAEicKI0NPTlRFWFRfU1RSQVRFR1lfQ0xFQVJfVEhFTl9DT01QQUNUEAESJAogQ09OVEVYVF9TVFJBVEVHWV9DTEVBUl9UT09MX1VTRVMQAhIYChRDT05URVhUX1NUUkFURUdZX09GRhADKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqwAEKDU1lc3NhZ2VTdGF0dXMSHgoaTUVTU0FHRV9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVNRVNTQUdFX1NUQVRVU19RVUVVRUQQARIdChlNRVNTQUdFX1NUQVRVU19QUk9DRVNTSU5HEAISHAoYTUVTU0FHRV9TVEFUVVNfQ09NUExFVEVEEAMSGQoVTUVTU0FHRV9TVEFUVVNfRkFJTEVEEAQSHAoYTUVTU0FHRV9TVEFUVVNfQ0FOQ0VMTEVEEAViBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxwYXJsZXkvdjEvY29udmVyc2F0aW9uLnByb3RvEglwYXJsZXkudjEivgEKDENvbnZlcnNhdGlvbhIKCgJpZBgBIAEoCRINCgV0aXRsZRgCIAEoCRIxCghzZXR0aW5ncxgDIAEoCzIfLnBhcmxleS52MS5Db252ZXJzYXRpb25TZXR0aW5ncxIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqgCChRDb252ZXJzYXRpb25TZXR0aW5ncxINCgVtb2RlbBgBIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAIgASgJEhIKCm1heF90b2tlbnMYAyABKA0SHgoWdGhpbmtpbmdfYnVkZ2V0X3Rva2VucxgFIAEoDRIVCg1lbmFibGVkX3Rvb2xzGAYgAygJEisKDGNsaWVudF90b29scxgHIAMoCzIVLnBhcmxleS52MS5DbGllbnRUb29sEjgKEmNvbnRleHRfbWFuYWdlbWVudBgIIAEoCzIcLnBhcmxleS52MS5Db250ZXh0TWFuYWdlbWVudBIlCgh0aGlua2luZxgJIAEoCzITLnBhcmxleS52MS5UaGlua2luZ0oECAQQBVILdGVtcGVyYXR1cmUigQEKCFRoaW5raW5nEiUKBG1vZGUYASABKA4yFy5wYXJsZXkudjEuVGhpbmtpbmdNb2RlEiEKBmVmZm9ydBgCIAEoDjIRLnBhcmxleS52MS5FZmZvcnQSKwoHZGlzcGxheRgDIAEoDjIaLnBhcmxleS52MS5UaGlua2luZ0Rpc3BsYXkicQoRQ29udGV4dE1hbmFnZW1lbnQSLAoIc3RyYXRlZ3kYASABKA4yGi5wYXJsZXkudjEuQ29udGV4dFN0cmF0ZWd5EhYKDnRyaWdnZXJfdG9rZW5zGAIgASgNEhYKDmtlZXBfdG9vbF91c2VzGAMgASgNIl4KCkNsaWVudFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRItCgxpbnB1dF9zY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IocECgdNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIdCgRyb2xlGAMgASgOMg8ucGFybGV5LnYxLlJvbGUSKAoGc3RhdHVzGAQgASgOMhgucGFybGV5LnYxLk1lc3NhZ2VTdGF0dXMSJgoFZXJyb3IYBSABKAsyFy5wYXJsZXkudjEuTWVzc2FnZUVycm9yEiAKBmJsb2NrcxgGIAMoCzIQLnBhcmxleS52MS5CbG9jaxIfCgV1c2FnZRgHIAEoCzIQLnBhcmxleS52MS5Vc2FnZRITCgtyZXBseV90b19pZBgIIAEoCRITCgtzdG9wX3JlYXNvbhgJIAEoCRINCgVtb2RlbBgKIAEoCRIWCg5xdWV1ZV9wb3NpdGlvbhgLIAEoDRISCgpyZXF1ZXN0X2lkGAwgASgJEi8KC2NyZWF0ZV90aW1lGA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlkKDE1lc3NhZ2VFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSKgoHcmVmdXNhbBgDIAEoCzIZLnBhcmxleS52MS5SZWZ1c2FsRGV0YWlscyI3Cg5SZWZ1c2FsRGV0YWlscxIQCghjYXRlZ29yeRgBIAEoCRITCgtleHBsYW5hdGlvbhgCIAEoCSJ6CgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAQSFQoNb3V0cHV0X3Rva2VucxgCIAEoBBIjChtjYWNoZV9jcmVhdGlvbl9pbnB1dF90b2tlbnMYAyABKAQSHwoXY2FjaGVfcmVhZF9pbnB1dF90b2tlbnMYBCABKAQihQIKBUJsb2NrEiQKBHRleHQYASABKAsyFC5wYXJsZXkudjEuVGV4dEJsb2NrSAASLAoIdGhpbmtpbmcYAiABKAsyGC5wYXJsZXkudjEuVGhpbmtpbmdCbG9ja0gAEj0KEXJlZGFjdGVkX3RoaW5raW5nGAMgASgLMiAucGFybGV5LnYxLlJlZGFjdGVkVGhpbmtpbmdCbG9ja0gAEisKCHRvb2xfdXNlGAQgASgLMhcucGFybGV5LnYxLlRvb2xVc2VCbG9ja0gAEjEKC3Rvb2xfcmVzdWx0GAUgASgLMhoucGFybGV5LnYxLlRvb2xSZXN1bHRCbG9ja0gAQgkKB2NvbnRlbnQiGQoJVGV4dEJsb2NrEgwKBHRleHQYASABKAkiNAoNVGhpbmtpbmdCbG9jaxIQCgh0aGlua2luZxgBIAEoCRIRCglzaWduYXR1cmUYAiABKAkiJQoVUmVkYWN0ZWRUaGlua2luZ0Jsb2NrEgwKBGRhdGEYASABKAkiUAoMVG9vbFVzZUJsb2NrEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSJgoFaW5wdXQYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IkkKD1Rvb2xSZXN1bHRCbG9jaxITCgt0b29sX3VzZV9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIKkkKDFRoaW5raW5nTW9kZRIdChlUSElOS0lOR19NT0RFX1VOU1BFQ0lGSUVEEAASGgoWVEhJTktJTkdfTU9ERV9BREFQVElWRRABKnYKBkVmZm9ydBIWChJFRkZPUlRfVU5TUEVDSUZJRUQQABIOCgpFRkZPUlRfTE9XEAESEQoNRUZGT1JUX01FRElVTRACEg8KC0VGRk9SVF9ISUdIEAMSEAoMRUZGT1JUX1hISUdIEAQSDgoKRUZGT1JUX01BWBAFKnIKD1RoaW5raW5nRGlzcGxheRIgChxUSElOS0lOR19ESVNQTEFZX1VOU1BFQ0lGSUVEEAASHwobVEhJTktJTkdfRElTUExBWV9TVU1NQVJJWkVEEAESHAoYVEhJTktJTkdfRElTUExBWV9PTUlUVEVEEAIqnAEKD0NvbnRleHRTdHJhdGVneRIgChxDT05URVhUX1NUUkFURUdZX1VOU1BFQ0lGSUVEEAASJwojQ09OVEVYVF9TVFJBVEVHWV9DTEVBUl9USEVOX0NPTVBBQ1QQARIkCiBDT05URVhUX1NUUkFURUdZX0NMRUFSX1RPT0xfVVNFUxACEhgKFENPTlRFWFRfU1RSQVRFR1lfT0ZGEAMqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAirAAQoNTWVzc2FnZVN0YXR1cxIeChpNRVNTQUdFX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFU1FU1NBR0VfU1RBVFVTX1FVRVVFRBABEh0KGU1FU1NBR0VfU1RBVFVTX1BST0NFU1NJTkcQAhIcChhNRVNTQUdFX1NUQVRVU19DT01QTEVURUQQAxIZChVNRVNTQUdFX1NUQVRVU19GQUlMRUQQBBIcChhNRVNTQUdFX1NUQVRVU19DQU5DRUxMRUQQBWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A conversation with Claude: its settings and, through messages, its history.
@@ -92,7 +92,7 @@ export type ConversationSettings = Message$1<"parley.v1.ConversationSettings"> &
 
   /**
    * Token budget for extended thinking. 0 disables thinking; otherwise at least 1024 and below
-   * max_tokens.
+   * max_tokens. Not with thinking.mode THINKING_MODE_ADAPTIVE.
    *
    * @generated from field: uint32 thinking_budget_tokens = 5;
    */
@@ -119,6 +119,13 @@ export type ConversationSettings = Message$1<"parley.v1.ConversationSettings"> &
    * @generated from field: parley.v1.ContextManagement context_management = 8;
    */
   contextManagement?: ContextManagement | undefined;
+
+  /**
+   * Adaptive thinking and effort, for the models that have them. Unset: the budget form above.
+   *
+   * @generated from field: parley.v1.Thinking thinking = 9;
+   */
+  thinking?: Thinking | undefined;
 };
 
 /**
@@ -127,6 +134,43 @@ export type ConversationSettings = Message$1<"parley.v1.ConversationSettings"> &
  */
 export const ConversationSettingsSchema: GenMessage<ConversationSettings> = /*@__PURE__*/
   messageDesc(file_parley_v1_conversation, 1);
+
+/**
+ * How the model thinks before it answers (docs/engine.md, "Request fields").
+ *
+ * @generated from message parley.v1.Thinking
+ */
+export type Thinking = Message$1<"parley.v1.Thinking"> & {
+  /**
+   * THINKING_MODE_ADAPTIVE lets the model decide when and how much to think (Claude Opus 4.6,
+   * Sonnet 4.6 and later; the only form on Opus 4.7, Mythos and Fable).
+   *
+   * @generated from field: parley.v1.ThinkingMode mode = 1;
+   */
+  mode: ThinkingMode;
+
+  /**
+   * How much effort the model puts into its answer, thinking included. Unset: the model's default.
+   *
+   * @generated from field: parley.v1.Effort effort = 2;
+   */
+  effort: Effort;
+
+  /**
+   * Whether thinking text is returned (summarized) or left out (omitted, only its signature is
+   * kept for later turns). Unset: the model's default.
+   *
+   * @generated from field: parley.v1.ThinkingDisplay display = 3;
+   */
+  display: ThinkingDisplay;
+};
+
+/**
+ * Describes the message parley.v1.Thinking.
+ * Use `create(ThinkingSchema)` to create a new message.
+ */
+export const ThinkingSchema: GenMessage<Thinking> = /*@__PURE__*/
+  messageDesc(file_parley_v1_conversation, 2);
 
 /**
  * How a conversation's history is made to fit the model's context window before a model
@@ -165,7 +209,7 @@ export type ContextManagement = Message$1<"parley.v1.ContextManagement"> & {
  * Use `create(ContextManagementSchema)` to create a new message.
  */
 export const ContextManagementSchema: GenMessage<ContextManagement> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 2);
+  messageDesc(file_parley_v1_conversation, 3);
 
 /**
  * A tool that the calling service implements. When the model calls it, the prompt waits for
@@ -201,7 +245,7 @@ export type ClientTool = Message$1<"parley.v1.ClientTool"> & {
  * Use `create(ClientToolSchema)` to create a new message.
  */
 export const ClientToolSchema: GenMessage<ClientTool> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 3);
+  messageDesc(file_parley_v1_conversation, 4);
 
 /**
  * A message of a conversation. A user message carries the caller's content and the status of
@@ -331,7 +375,7 @@ export type Message = Message$1<"parley.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 4);
+  messageDesc(file_parley_v1_conversation, 5);
 
 /**
  * Why a message did not complete.
@@ -367,7 +411,7 @@ export type MessageError = Message$1<"parley.v1.MessageError"> & {
  * Use `create(MessageErrorSchema)` to create a new message.
  */
 export const MessageErrorSchema: GenMessage<MessageError> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 5);
+  messageDesc(file_parley_v1_conversation, 6);
 
 /**
  * Why Claude declined, as the API reports it (stop_details of a refusal).
@@ -395,7 +439,7 @@ export type RefusalDetails = Message$1<"parley.v1.RefusalDetails"> & {
  * Use `create(RefusalDetailsSchema)` to create a new message.
  */
 export const RefusalDetailsSchema: GenMessage<RefusalDetails> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 6);
+  messageDesc(file_parley_v1_conversation, 7);
 
 /**
  * Token usage as reported by the Messages API, summed over the model calls of one message.
@@ -437,7 +481,7 @@ export type Usage = Message$1<"parley.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 7);
+  messageDesc(file_parley_v1_conversation, 8);
 
 /**
  * One piece of message content.
@@ -498,7 +542,7 @@ export type Block = Message$1<"parley.v1.Block"> & {
  * Use `create(BlockSchema)` to create a new message.
  */
 export const BlockSchema: GenMessage<Block> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 8);
+  messageDesc(file_parley_v1_conversation, 9);
 
 /**
  * Plain text.
@@ -519,7 +563,7 @@ export type TextBlock = Message$1<"parley.v1.TextBlock"> & {
  * Use `create(TextBlockSchema)` to create a new message.
  */
 export const TextBlockSchema: GenMessage<TextBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 9);
+  messageDesc(file_parley_v1_conversation, 10);
 
 /**
  * Extended thinking, replayed to the model byte for byte with its signature.
@@ -547,7 +591,7 @@ export type ThinkingBlock = Message$1<"parley.v1.ThinkingBlock"> & {
  * Use `create(ThinkingBlockSchema)` to create a new message.
  */
 export const ThinkingBlockSchema: GenMessage<ThinkingBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 10);
+  messageDesc(file_parley_v1_conversation, 11);
 
 /**
  * Thinking that was encrypted; opaque to clients, replayed to the model as is.
@@ -568,7 +612,7 @@ export type RedactedThinkingBlock = Message$1<"parley.v1.RedactedThinkingBlock">
  * Use `create(RedactedThinkingBlockSchema)` to create a new message.
  */
 export const RedactedThinkingBlockSchema: GenMessage<RedactedThinkingBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 11);
+  messageDesc(file_parley_v1_conversation, 12);
 
 /**
  * A call of a tool by the model.
@@ -603,7 +647,7 @@ export type ToolUseBlock = Message$1<"parley.v1.ToolUseBlock"> & {
  * Use `create(ToolUseBlockSchema)` to create a new message.
  */
 export const ToolUseBlockSchema: GenMessage<ToolUseBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 12);
+  messageDesc(file_parley_v1_conversation, 13);
 
 /**
  * The result of a tool call, fed back to the model.
@@ -638,7 +682,130 @@ export type ToolResultBlock = Message$1<"parley.v1.ToolResultBlock"> & {
  * Use `create(ToolResultBlockSchema)` to create a new message.
  */
 export const ToolResultBlockSchema: GenMessage<ToolResultBlock> = /*@__PURE__*/
-  messageDesc(file_parley_v1_conversation, 13);
+  messageDesc(file_parley_v1_conversation, 14);
+
+/**
+ * Which form of thinking a conversation uses.
+ *
+ * @generated from enum parley.v1.ThinkingMode
+ */
+export const ThinkingMode = {
+  /**
+   * The budget form: thinking_budget_tokens decides (0: no thinking).
+   *
+   * @generated from enum value: THINKING_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * The model decides when and how much to think.
+   *
+   * @generated from enum value: THINKING_MODE_ADAPTIVE = 1;
+   */
+  ADAPTIVE: 1,
+} as const;
+
+/**
+ * Which form of thinking a conversation uses.
+ *
+ * @generated from enum parley.v1.ThinkingMode
+ */
+export type ThinkingMode = (typeof ThinkingMode)[keyof typeof ThinkingMode] | UnknownEnum;
+
+/**
+ * Describes the enum parley.v1.ThinkingMode.
+ */
+export const ThinkingModeSchema: GenEnum<ThinkingMode> = /*@__PURE__*/
+  enumDesc(file_parley_v1_conversation, 0);
+
+/**
+ * The effort levels of the Messages API's output_config.effort.
+ *
+ * @generated from enum parley.v1.Effort
+ */
+export const Effort = {
+  /**
+   * The model's default.
+   *
+   * @generated from enum value: EFFORT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * @generated from enum value: EFFORT_LOW = 1;
+   */
+  LOW: 1,
+
+  /**
+   * @generated from enum value: EFFORT_MEDIUM = 2;
+   */
+  MEDIUM: 2,
+
+  /**
+   * @generated from enum value: EFFORT_HIGH = 3;
+   */
+  HIGH: 3,
+
+  /**
+   * @generated from enum value: EFFORT_XHIGH = 4;
+   */
+  XHIGH: 4,
+
+  /**
+   * @generated from enum value: EFFORT_MAX = 5;
+   */
+  MAX: 5,
+} as const;
+
+/**
+ * The effort levels of the Messages API's output_config.effort.
+ *
+ * @generated from enum parley.v1.Effort
+ */
+export type Effort = (typeof Effort)[keyof typeof Effort] | UnknownEnum;
+
+/**
+ * Describes the enum parley.v1.Effort.
+ */
+export const EffortSchema: GenEnum<Effort> = /*@__PURE__*/
+  enumDesc(file_parley_v1_conversation, 1);
+
+/**
+ * How thinking is returned.
+ *
+ * @generated from enum parley.v1.ThinkingDisplay
+ */
+export const ThinkingDisplay = {
+  /**
+   * The model's default.
+   *
+   * @generated from enum value: THINKING_DISPLAY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED: 0,
+
+  /**
+   * @generated from enum value: THINKING_DISPLAY_SUMMARIZED = 1;
+   */
+  SUMMARIZED: 1,
+
+  /**
+   * @generated from enum value: THINKING_DISPLAY_OMITTED = 2;
+   */
+  OMITTED: 2,
+} as const;
+
+/**
+ * How thinking is returned.
+ *
+ * @generated from enum parley.v1.ThinkingDisplay
+ */
+export type ThinkingDisplay = (typeof ThinkingDisplay)[keyof typeof ThinkingDisplay] | UnknownEnum;
+
+/**
+ * Describes the enum parley.v1.ThinkingDisplay.
+ */
+export const ThinkingDisplaySchema: GenEnum<ThinkingDisplay> = /*@__PURE__*/
+  enumDesc(file_parley_v1_conversation, 2);
 
 /**
  * What may be done to a history that passes its trigger.
@@ -688,7 +855,7 @@ export type ContextStrategy = (typeof ContextStrategy)[keyof typeof ContextStrat
  * Describes the enum parley.v1.ContextStrategy.
  */
 export const ContextStrategySchema: GenEnum<ContextStrategy> = /*@__PURE__*/
-  enumDesc(file_parley_v1_conversation, 0);
+  enumDesc(file_parley_v1_conversation, 3);
 
 /**
  * Who wrote a message.
@@ -729,7 +896,7 @@ export type Role = (typeof Role)[keyof typeof Role] | UnknownEnum;
  * Describes the enum parley.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_parley_v1_conversation, 1);
+  enumDesc(file_parley_v1_conversation, 4);
 
 /**
  * Where a message is in its lifecycle. See docs/engine.md for the state diagram.
@@ -791,5 +958,5 @@ export type MessageStatus = (typeof MessageStatus)[keyof typeof MessageStatus] |
  * Describes the enum parley.v1.MessageStatus.
  */
 export const MessageStatusSchema: GenEnum<MessageStatus> = /*@__PURE__*/
-  enumDesc(file_parley_v1_conversation, 2);
+  enumDesc(file_parley_v1_conversation, 5);
 

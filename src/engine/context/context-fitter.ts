@@ -123,7 +123,7 @@ export class AttemptContext {
     const { settings } = conversation;
     const selected = selectExchanges(input.messages, claim.messageId);
     const { exchanges } = pastExchanges(selected.past, this.#compaction);
-    const policy = () => ({ thinking: settings.thinkingBudgetTokens > 0, seenToolUseIds: new Set<string>() });
+    const policy = () => ({ thinking: settings.thinking.mode === 'adaptive' || settings.thinkingBudgetTokens > 0, seenToolUseIds: new Set<string>() });
     const sizeOf = (exchange: Exchange) => this.calibration.estimate({ messages: clearOldToolUses(exchangeTurns(exchange, policy()), budget.keepToolUses).messages });
     const base = this.calibration.estimate({ system: settings.systemPrompt, tools: input.tools, messages: [] });
     // The summary's room: what its request may write (summaryRequest's max_tokens).

@@ -37,7 +37,9 @@
  *
  * REQUEST FIELDS
  *   model, max_tokens from settings; `system` as one text block when not blank; `tools` when
- *   any; `thinking: {type: 'enabled', budget_tokens}` when thinkingBudgetTokens > 0. Sampling
+ *   any; `thinking: {type: 'enabled', budget_tokens}` when thinkingBudgetTokens > 0, or
+ *   `{type: 'adaptive'}` with adaptive thinking (either with `display` when set);
+ *   `output_config: {effort}` when an effort is set. Sampling
  *   parameters (temperature) are never sent: the SDK in use speaks API version 2026-10-21, which
  *   rejects them with a 400 even at default values, so settings carry none.
  *   cache_control markers come only from placeCacheBreakpoints.
@@ -113,7 +115,8 @@ export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
     throw new HistoryInputError(`message ${input.currentMessageId} has no text to answer`);
   }
 
-  const thinking = settings.thinkingBudgetTokens > 0;
+  const adaptive = settings.thinking.mode === 'adaptive';
+  const thinking = adaptive || settings.thinkingBudgetTokens > 0;
   const policy: BlockPolicy = { thinking, seenToolUseIds: new Set() };
   const { exchanges, compacted } = pastExchanges(selected.past, input.compaction);
   const opening: RequestMessage[] = compacted && input.compaction ? [{ role: 'user', content: [{ type: 'text', text: summaryText(input.compaction.summary) }] }] : [];
@@ -132,6 +135,9 @@ export function buildHistory(input: HistoryInput): MessageCreateParamsBase {
   };
   if (cached.system.length > 0) request.system = cached.system;
   if (cached.tools.length > 0) request.tools = cached.tools;
-  if (thinking) request.thinking = { type: 'enabled', budget_tokens: settings.thinkingBudgetTokens };
+  const display = settings.thinking.display === null ? {} : { display: settings.thinking.display };
+  if (adaptive) request.thinking = { type: 'adaptive', ...display };
+  else if (thinking) request.thinking = { type: 'enabled', budget_tokens: settings.thinkingBudgetTokens, ...display };
+  if (settings.thinking.effort !== null) request.output_config = { effort: settings.thinking.effort };
   return request;
 }
