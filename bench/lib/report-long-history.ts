@@ -19,6 +19,7 @@ export function longHistorySection(i: LongHistoryResult): string {
   const head = ['figure', `${i.messages.short} messages p50 / p99`, `${i.messages.long.toLocaleString('en-US')} messages p50 / p99`, 'long / short p50 / p99', `target: under ${target}×`];
   const rows = [
     row('SendMessage → emulator has the model request', 'ms', i.beforeModelMs),
+    row('  of which the SDK and the emulator: the same requests straight through the SDK, no Parley', 'ms', i.directBeforeModelMs),
     row('first token added by Parley (before + after the model)', 'ms', i.addedMs),
     row('buildHistory, in process', 'µs', i.buildHistoryUs),
     row('TokenCalibration.estimate of that request, in process', 'µs', i.estimateUs),

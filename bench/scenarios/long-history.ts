@@ -13,6 +13,8 @@
  *    long conversation is one, and grows by one exchange per probe (1,000 → 1,000 + 2 × probes).
  */
 import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import type { MessageCreateParamsBase } from '@anthropic-ai/sdk/resources/messages';
 import { validateRequest, buildHistory } from '../../src/engine/history/index.ts';
 import { TokenCalibration } from '../../src/engine/context/estimate.ts';
 import { OPEN_TENANT } from '../../src/engine/identity/authenticator.ts';
@@ -27,7 +29,7 @@ import { copyExchanges } from '../lib/copy-exchanges.ts';
 import { Follower } from '../lib/follow.ts';
 import { warmUp } from '../lib/load.ts';
 import { summarizeProfile, type ProfileSummary } from '../lib/profile.ts';
-import { specText } from '../lib/reply-spec.ts';
+import { arrivalIn, specText } from '../lib/reply-spec.ts';
 import { summarize, type Summary } from '../lib/stats.ts';
 
 const SHORT_EXCHANGES = 5;
@@ -60,6 +62,8 @@ export interface LongHistoryResult {
   requestChars: { short: number; long: number };
   firstToken: { short: FirstTokenSummary; long: FirstTokenSummary };
   beforeModelMs: SizedFigure;
+  /** The same requests as Parley builds, straight through the SDK: what the SDK and the emulator take of "before the model". */
+  directBeforeModelMs: SizedFigure;
   addedMs: SizedFigure;
   iterations: { inProcess: number; snapshotRead: number };
   buildHistoryUs: SizedFigure;
@@ -97,6 +101,19 @@ async function probe(parley: Parley, follower: Follower, conversationId: string)
   const sample = firstTokenSample(sentAt, first.at, first.text);
   if (!sample) throw new Error(`the first delta carried no stamps: ${JSON.stringify(first.text.slice(0, 60))}`);
   return sample;
+}
+
+/** Request sent through the SDK → the emulator has it, for `request` ending with a probe. */
+async function direct(anthropic: Anthropic, request: MessageCreateParamsBase): Promise<number> {
+  const messages = [...request.messages.slice(0, -1), { role: 'user' as const, content: PROBE_SPEC }];
+  let first: string | null = null;
+  const sentAt = now();
+  const stream = anthropic.messages.stream({ ...request, messages });
+  stream.on('text', (delta) => (first ??= delta));
+  await stream.finalMessage();
+  const arrival = first === null ? null : arrivalIn(first);
+  if (arrival === null) throw new Error('the direct reply carried no arrival stamp');
+  return arrival - sentAt;
 }
 
 /** Times each size's `run` in turn, iteration by iteration (who goes first alternates), after a warm-up. */
@@ -187,6 +204,11 @@ export async function longHistory(ctx: Context): Promise<LongHistoryResult> {
           await sleep(20);
         }
       }
+      const anthropic = new Anthropic({ apiKey: 'bench', baseURL: ctx.emulatorUrl, maxRetries: 0 });
+      const directs: [number[], number[]] = [[], []];
+      for (let i = 0; i < probes; i++) {
+        for (const side of i % 2 === 0 ? [0, 1] : [1, 0]) directs[side]!.push(await direct(anthropic, requests[side]!));
+      }
       const firstToken = { short: summarizeFirstTokens(samples[0]), long: summarizeFirstTokens(samples[1]) };
       ctx.log(`  before the model p50 ${firstToken.short.beforeModelMs.p50.toFixed(1)} vs ${firstToken.long.beforeModelMs.p50.toFixed(1)} ms`);
 
@@ -214,6 +236,7 @@ export async function longHistory(ctx: Context): Promise<LongHistoryResult> {
         requestChars: { short: JSON.stringify(requests[0].messages).length, long: JSON.stringify(requests[1].messages).length },
         firstToken,
         beforeModelMs: sized(firstToken.short.beforeModelMs, firstToken.long.beforeModelMs),
+        directBeforeModelMs: sized(summarize(directs[0]), summarize(directs[1])),
         addedMs: sized(firstToken.short.addedMs, firstToken.long.addedMs),
         iterations: { inProcess, snapshotRead },
         buildHistoryUs: sized(buildShort, buildLong),
