@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every scenario, figures to bench/results/latest.{json,md}.
  *   BENCH_QUICK=1        a smoke run of ~1–2 minutes (smaller counts, fewer runs)
- *   BENCH_ONLY=a,c       only these scenarios (a–h)
+ *   BENCH_ONLY=a,c       only these scenarios (a–i)
  *   BENCH_VERBOSE=1      show the child processes' stderr
  * Everything listens on 127.0.0.1 only; every load loop has a fixed count and a time limit.
  */
@@ -21,9 +21,10 @@ import { storage } from './scenarios/storage.ts';
 import { peers } from './scenarios/peers.ts';
 import { auth } from './scenarios/auth.ts';
 import { observability } from './scenarios/observability.ts';
+import { longHistory } from './scenarios/long-history.ts';
 
 const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
-const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h').split(',').map((s) => s.trim().toLowerCase()));
+const only = new Set((process.env.BENCH_ONLY ?? 'a,b,c,d,e,f,g,h,i').split(',').map((s) => s.trim().toLowerCase()));
 const startedAt = now();
 process.env.BENCH_EPOCH = String(Math.floor(startedAt));
 const log = (message: string) => console.log(`[${((now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${message}`);
@@ -61,6 +62,7 @@ try {
     ['f', 'peers', peers],
     ['g', 'auth', auth],
     ['h', 'observability', observability],
+    ['i', 'longHistory', longHistory],
   ] as const;
   for (const [letter, name, run] of scenarios) {
     if (!only.has(letter)) continue;

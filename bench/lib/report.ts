@@ -10,6 +10,8 @@ import type { StorageResult } from '../scenarios/storage.ts';
 import type { PeersResult } from '../scenarios/peers.ts';
 import type { AuthResult } from '../scenarios/auth.ts';
 import type { ObservabilityResult } from '../scenarios/observability.ts';
+import type { LongHistoryResult } from '../scenarios/long-history.ts';
+import { longHistorySection } from './report-long-history.ts';
 
 export interface BenchResults {
   startedAt: string;
@@ -25,6 +27,7 @@ export interface BenchResults {
     peers?: PeersResult;
     auth?: AuthResult;
     observability?: ObservabilityResult;
+    longHistory?: LongHistoryResult;
   };
   errors: Record<string, string>;
 }
@@ -104,6 +107,11 @@ function summaryTable(r: BenchResults): string {
       }
       if (p.paced) rows.push(['f', `${p.name}: emulator paced ${int(p.paced.emulatorTokensPerSecond)} tokens/s`, `delay p50 ${ms(p.paced.delayMs.p50.median)} ms, p99 ${ms(p.paced.delayMs.p99.median)} ms; ${range(p.paced.deltasPerSecond)} deltas/s`, '']);
     }
+  }
+  const i = r.scenarios.longHistory;
+  if (i) {
+    const x = i.beforeModelMs;
+    rows.push(['i', `SendMessage → model request, ${int(i.messages.long)} messages vs ${int(i.messages.short)} (target < ${i.targetRatio}×)`, `p50 ${ms(x.long.p50)} vs ${ms(x.short.p50)} ms (${x.ratio.p50}×), p99 ${ms(x.long.p99)} vs ${ms(x.short.p99)} ms (${x.ratio.p99}×)`, '']);
   }
   const e = r.scenarios.storage;
   if (e) {
@@ -324,6 +332,10 @@ export function renderMarkdown(r: BenchResults): string {
   if (s.peers) parts.push('', '## f. Peers on the same emulator', '', peersSection(s.peers));
   if (s.auth) parts.push('', '## g. The cost of authentication', '', authSection(s.auth));
   if (s.observability) parts.push('', '## h. The cost of metrics and traces', '', observabilitySection(s.observability));
+  if (s.longHistory) {
+    parts.push('', '## i. Long conversations', '', longHistorySection(s.longHistory));
+    parts.push('', profileSection(`Parley answering ${s.longHistory.profileProbes} more probes into the long conversation alone (not counted above)`, s.longHistory.profile));
+  }
   const errors = Object.entries(r.errors);
   if (errors.length) parts.push('', '## Scenarios that failed', '', ...errors.map(([k, v]) => `- **${k}**: \`${v.split('\n')[0]}\``));
   return `${parts.join('\n')}\n`;
