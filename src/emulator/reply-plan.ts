@@ -1,4 +1,5 @@
 import type { AppliedEdit } from './context-editing.ts';
+import { noCache, type CacheUsage } from './prompt-cache.ts';
 import { splitIntoTokens } from './tokens.ts';
 import type { ReplyBlock, ReplyTurn, ServerToolName, StopReason, WebSearchToolResultContent, WebSearchToolResultError } from './types.ts';
 
@@ -13,6 +14,8 @@ export interface PlanContext {
   readonly maxTokens: number;
   readonly stopSequences: readonly string[];
   readonly inputTokens: number;
+  /** How the input splits into cache reads, writes and the rest; default: all plain input. */
+  readonly cache?: CacheUsage;
   /** Reported on `message_delta` and on the whole message, where the API reports it. */
   readonly contextManagement?: { readonly applied_edits: readonly AppliedEdit[] };
   readonly messageId: string;
@@ -107,22 +110,23 @@ function firstStopSequence(text: string, sequences: readonly string[]): StopSequ
   return hit;
 }
 
-const usage = (inputTokens: number, outputTokens: number, serverTools?: ServerToolUsage): Usage => ({
-  input_tokens: inputTokens,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0,
+const usage = (cache: CacheUsage, outputTokens: number, serverTools?: ServerToolUsage): Usage => ({
+  input_tokens: cache.input_tokens,
+  cache_creation_input_tokens: cache.cache_creation_input_tokens,
+  cache_read_input_tokens: cache.cache_read_input_tokens,
   output_tokens: outputTokens,
   ...(serverTools ? { server_tool_use: serverTools } : {}),
 });
 
-const messageUsage = (inputTokens: number, outputTokens: number, serverTools?: ServerToolUsage): MessageUsage => ({
-  ...usage(inputTokens, outputTokens, serverTools),
-  cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+const messageUsage = (cache: CacheUsage, outputTokens: number, serverTools?: ServerToolUsage): MessageUsage => ({
+  ...usage(cache, outputTokens, serverTools),
+  cache_creation: { ...cache.cache_creation },
   service_tier: 'standard',
 });
 
 export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   const model = turn.model ?? context.model;
+  const cache = context.cache ?? noCache(context.inputTokens);
   const events: PlannedEvent[] = [];
   const content: ResponseBlock[] = [];
   const signatures = new Map<string, string>();
@@ -146,7 +150,7 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       stop_reason: null,
       stop_sequence: null,
       // The API reports one output token before any content is generated.
-      usage: messageUsage(context.inputTokens, 1),
+      usage: messageUsage(cache, 1),
     },
   });
 
@@ -261,7 +265,7 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   emit({
     type: 'message_delta',
     delta: { stop_reason: final.reason, stop_sequence: final.sequence },
-    usage: usage(context.inputTokens, used, serverTools),
+    usage: usage(cache, used, serverTools),
     ...contextManagement,
   });
   emit({ type: 'message_stop' });
@@ -277,7 +281,7 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       content,
       stop_reason: final.reason,
       stop_sequence: final.sequence,
-      usage: messageUsage(context.inputTokens, used, serverTools),
+      usage: messageUsage(cache, used, serverTools),
       ...contextManagement,
     },
   };
