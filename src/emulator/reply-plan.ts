@@ -1,7 +1,10 @@
 import type { AppliedEdit } from './context-editing.ts';
 import { noCache, type CacheUsage } from './prompt-cache.ts';
+import { messageUsage, responseSearchContent, usage, type ResponseBlock, type ResponseMessage, type StopDetails } from './response.ts';
 import { splitIntoTokens } from './tokens.ts';
-import type { ReplyBlock, ReplyTurn, ServerToolName, StopReason, WebSearchToolResultContent, WebSearchToolResultError } from './types.ts';
+import type { ReplyBlock, ReplyTurn, StopReason } from './types.ts';
+
+export type { ResponseBlock, ResponseMessage, ResponseWebSearchResult, StopDetails } from './response.ts';
 
 /**
  * Turns a scripted reply into the exact sequence of stream events the API would send, plus the
@@ -34,59 +37,6 @@ export interface PlannedEvent {
   readonly tokens: 0 | 1;
 }
 
-export type ResponseBlock =
-  | { readonly type: 'text'; readonly text: string }
-  | { readonly type: 'thinking'; readonly thinking: string; readonly signature: string }
-  | { readonly type: 'redacted_thinking'; readonly data: string }
-  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown }
-  | { readonly type: 'server_tool_use'; readonly id: string; readonly name: ServerToolName; readonly input: unknown }
-  | {
-      readonly type: 'web_search_tool_result';
-      readonly tool_use_id: string;
-      readonly content: readonly ResponseWebSearchResult[] | WebSearchToolResultError;
-    };
-
-/** A search result as the API sends it: `page_age` is always there, `null` when unknown. */
-export interface ResponseWebSearchResult {
-  readonly type: 'web_search_result';
-  readonly url: string;
-  readonly title: string;
-  readonly encrypted_content: string;
-  readonly page_age: string | null;
-}
-
-export interface ResponseMessage {
-  readonly id: string;
-  readonly type: 'message';
-  readonly role: 'assistant';
-  readonly model: string;
-  readonly content: readonly ResponseBlock[];
-  readonly stop_reason: StopReason;
-  readonly stop_sequence: string | null;
-  readonly usage: MessageUsage;
-  readonly context_management?: PlanContext['contextManagement'];
-}
-
-interface Usage {
-  readonly input_tokens: number;
-  readonly cache_creation_input_tokens: number;
-  readonly cache_read_input_tokens: number;
-  readonly output_tokens: number;
-  /** Only when the reply used a server tool, as the API reports it. */
-  readonly server_tool_use?: ServerToolUsage;
-}
-
-interface ServerToolUsage {
-  readonly web_search_requests: number;
-  readonly web_fetch_requests: number;
-}
-
-/** A Message's usage carries a few more fields than the running totals in `message_delta`. */
-interface MessageUsage extends Usage {
-  readonly cache_creation: { readonly ephemeral_5m_input_tokens: number; readonly ephemeral_1h_input_tokens: number };
-  readonly service_tier: 'standard';
-}
-
 export interface ReplyPlan {
   /** From `message_start` to `message_stop`. */
   readonly events: readonly PlannedEvent[];
@@ -109,20 +59,6 @@ function firstStopSequence(text: string, sequences: readonly string[]): StopSequ
   }
   return hit;
 }
-
-const usage = (cache: CacheUsage, outputTokens: number, serverTools?: ServerToolUsage): Usage => ({
-  input_tokens: cache.input_tokens,
-  cache_creation_input_tokens: cache.cache_creation_input_tokens,
-  cache_read_input_tokens: cache.cache_read_input_tokens,
-  output_tokens: outputTokens,
-  ...(serverTools ? { server_tool_use: serverTools } : {}),
-});
-
-const messageUsage = (cache: CacheUsage, outputTokens: number, serverTools?: ServerToolUsage): MessageUsage => ({
-  ...usage(cache, outputTokens, serverTools),
-  cache_creation: { ...cache.cache_creation },
-  service_tier: 'standard',
-});
 
 export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   const model = turn.model ?? context.model;
@@ -149,6 +85,7 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       content: [],
       stop_reason: null,
       stop_sequence: null,
+      stop_details: null,
       // The API reports one output token before any content is generated.
       usage: messageUsage(cache, 1),
     },
@@ -260,11 +197,15 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   if (!pingSent) emit({ type: 'ping' });
 
   const contextManagement = context.contextManagement ? { context_management: context.contextManagement } : {};
-  const final = stop ?? { reason: turn.stopReason ?? (sentToolUse ? 'tool_use' : 'end_turn'), sequence: null };
+  const scripted = turn.stopReason ?? (turn.refusal ? 'refusal' : sentToolUse ? 'tool_use' : 'end_turn');
+  const final = stop ?? { reason: scripted, sequence: null };
+  // Only a refusal has details to report (the SDK's StopDetails union has no other member).
+  const stopDetails: StopDetails | null =
+    final.reason === 'refusal' ? { type: 'refusal', category: turn.refusal?.category ?? null, explanation: turn.refusal?.explanation ?? null } : null;
   const serverTools = webSearches > 0 ? { web_search_requests: webSearches, web_fetch_requests: 0 } : undefined;
   emit({
     type: 'message_delta',
-    delta: { stop_reason: final.reason, stop_sequence: final.sequence },
+    delta: { stop_reason: final.reason, stop_sequence: final.sequence, stop_details: stopDetails },
     usage: usage(cache, used, serverTools),
     ...contextManagement,
   });
@@ -281,28 +222,11 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       content,
       stop_reason: final.reason,
       stop_sequence: final.sequence,
+      stop_details: stopDetails,
       usage: messageUsage(cache, used, serverTools),
       ...contextManagement,
     },
   };
-}
-
-function responseSearchContent(
-  content: WebSearchToolResultContent,
-): readonly ResponseWebSearchResult[] | WebSearchToolResultError {
-  if (!isResultList(content)) return { type: content.type, error_code: content.error_code };
-  return content.map((result) => ({
-    type: result.type,
-    url: result.url,
-    title: result.title,
-    encrypted_content: result.encrypted_content,
-    page_age: result.page_age ?? null,
-  }));
-}
-
-// Array.isArray does not narrow a readonly array out of a union.
-function isResultList(content: WebSearchToolResultContent): content is Extract<WebSearchToolResultContent, readonly unknown[]> {
-  return Array.isArray(content);
 }
 
 function producesTokens(block: ReplyBlock): boolean {
