@@ -1,4 +1,5 @@
-export { AnthropicEmulator, type AnthropicEmulatorOptions, type PingOptions } from './server.ts';
+export { AnthropicEmulator, type AnthropicEmulatorOptions, type EmulatorPromptCacheOptions, type PingOptions } from './server.ts';
+export { rulesFor, type Effort, type ModelRules } from './model-rules.ts';
 export { DEFAULT_CONTEXT_TOKENS } from './context-window.ts';
 export { CLEARED_TOOL_RESULT, type AppliedEdit } from './context-editing.ts';
 export { CONTEXT_MANAGEMENT_BETA } from './context-management.ts';

@@ -19,6 +19,12 @@ export interface PlanContext {
   readonly inputTokens: number;
   /** How the input splits into cache reads, writes and the rest; default: all plain input. */
   readonly cache?: CacheUsage;
+  /**
+   * `omitted` (the request's `thinking.display`): thinking blocks carry an empty text and only
+   * their signature, as @anthropic-ai/sdk's ThinkingConfigAdaptive documents; the tokens are
+   * still billed.
+   */
+  readonly thinkingDisplay?: 'summarized' | 'omitted';
   /** Reported on `message_delta` and on the whole message, where the API reports it. */
   readonly contextManagement?: { readonly applied_edits: readonly AppliedEdit[] };
   readonly messageId: string;
@@ -63,6 +69,7 @@ function firstStopSequence(text: string, sequences: readonly string[]): StopSequ
 export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   const model = turn.model ?? context.model;
   const cache = context.cache ?? noCache(context.inputTokens);
+  const omitThinking = context.thinkingDisplay === 'omitted';
   const events: PlannedEvent[] = [];
   const content: ResponseBlock[] = [];
   const signatures = new Map<string, string>();
@@ -148,6 +155,19 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       }
       case 'thinking': {
         startBlock(index, { type: 'thinking', thinking: '', signature: '' });
+        if (omitThinking) {
+          // Thought and billed, but not shown: no thinking_delta, only the signature, which
+          // vouches for the empty text the client will send back.
+          const tokens = Math.min(splitIntoTokens(block.thinking).length, context.maxTokens - used);
+          used += tokens;
+          // Not the signature the shown text would get: each vouches for a different replay.
+          const signature = block.signature ?? context.sign(`omitted:${block.thinking}`);
+          signatures.set(signature, '');
+          emit({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature } });
+          emit({ type: 'content_block_stop', index });
+          content.push({ type: 'thinking', thinking: '', signature });
+          break;
+        }
         const sent = streamChunks(index, splitIntoTokens(block.thinking), (chunk) => ({
           type: 'thinking_delta',
           thinking: chunk,

@@ -6,6 +6,7 @@ import { prefixPoints } from './cache-prefix.ts';
 import { DEFAULT_CONTEXT_TOKENS } from './context-window.ts';
 import { ApiRequestError, DEFAULT_ERROR_MESSAGES, errorBody, invalidRequest, statusForErrorType } from './errors.ts';
 import { newMessageId, newRequestId, newToolUseId, signThinking } from './ids.ts';
+import { checkModelOptions, checkModelServed, type ThinkingDisplay } from './model-checks.ts';
 import { rulesFor } from './model-rules.ts';
 import { offlineReply, type OfflineModelOptions } from './offline-model.ts';
 import { countTokens, prepareMessages, type PreparedMessages } from './prepare.ts';
@@ -58,6 +59,12 @@ export interface AnthropicEmulatorOptions {
    * newest requests only, so the log cannot grow without bound.
    */
   readonly maxRecordedRequests?: number;
+  /**
+   * Models the emulator answers as the API answers one it no longer serves: 404
+   * `not_found_error`, `model: <name>`. Exact names, or prefixes ending in `*`. Default: none, so
+   * any model name is answered.
+   */
+  readonly retiredModels?: readonly string[];
   readonly promptCache?: EmulatorPromptCacheOptions;
 }
 
@@ -296,13 +303,17 @@ export class AnthropicEmulator {
       if (!parsed.ok) throw invalidRequest(`There was an issue with your request body: ${parsed.error}`);
       const validation = { strictHistory: this.#options.strictHistory ?? true, knownSignatures: this.#signatures };
       const betas = headerValue(req, 'anthropic-beta');
+      const retired = this.#options.retiredModels ?? [];
       if (path === COUNT_TOKENS_PATH) {
         const request = parseCountTokensRequest(parsed.value, validation);
+        checkModelServed(request.model, retired);
         // parseCountTokensRequest has just checked that the body is an object.
         sendJson(res, 200, countTokens(parsed.value as Record<string, unknown>, request, betas));
         return;
       }
       const request = parseMessagesRequest(parsed.value, validation);
+      checkModelServed(request.model, retired);
+      const { display } = checkModelOptions(request);
       const prepared = prepareMessages(request, betas, this.#options.contextTokens ?? DEFAULT_CONTEXT_TOKENS);
       const cache = this.#lookupCache(prepared);
       const turn = this.#queue.shift() ?? (await this.#respond(prepared.request, recorded, signal));
@@ -310,7 +321,7 @@ export class AnthropicEmulator {
         sendHttpError(res, turn);
         return;
       }
-      const usage = await this.#reply(res, { prepared, cache }, turn, signal);
+      const usage = await this.#reply(res, { prepared, cache, display }, turn, signal);
       // A reply cut off (an error event, a drop, a stall) reports no final usage.
       if (!turn.interrupt) this.#answered.push({ requestId: recorded.requestId, usage });
     } catch (error) {
@@ -368,6 +379,7 @@ export class AnthropicEmulator {
       stopSequences: request.stop_sequences ?? [],
       inputTokens: prepared.inputTokens,
       cache: cache.usage,
+      ...(answer.display ? { thinkingDisplay: answer.display } : {}),
       ...(prepared.contextManagement ? { contextManagement: prepared.contextManagement } : {}),
       messageId: newMessageId(),
       newToolUseId,
@@ -545,6 +557,7 @@ function parseJson(raw: string): JsonResult {
 interface Answer {
   readonly prepared: PreparedMessages;
   readonly cache: CacheLookup;
+  readonly display: ThinkingDisplay | undefined;
 }
 
 /** A message the emulator answered whole, and the usage it reported for it. */

@@ -157,6 +157,7 @@ export interface MessagesRequest {
   readonly stream?: boolean;
   readonly stop_sequences?: readonly string[];
   readonly thinking?: { readonly type: string; readonly budget_tokens?: number };
+  readonly output_config?: unknown;
   readonly [key: string]: unknown;
 }
 
