@@ -5,6 +5,7 @@ export { CLEARED_TOOL_RESULT, type AppliedEdit } from './context-editing.ts';
 export { CONTEXT_MANAGEMENT_BETA } from './context-management.ts';
 export { startOfflineModel, type OfflineModelServer, type OfflineModelServerOptions } from './offline-server.ts';
 export {
+  continuesAssistantTurn,
   DEFAULT_OFFLINE_TOKENS_PER_SECOND,
   OFFLINE_LABEL,
   offlineReply,
@@ -14,6 +15,7 @@ export {
   dropAfter,
   errorEventAfter,
   overloaded,
+  pausedTurn,
   rateLimited,
   refusalTurn,
   serverError,

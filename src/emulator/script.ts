@@ -34,6 +34,16 @@ export function refusalTurn(details: Partial<RefusalDetails> = {}, options: Repl
   };
 }
 
+/**
+ * A turn the API pauses (`stop_reason: 'pause_turn'`), typically in the middle of its own server
+ * tool loop. The client sends the content back as the final assistant message and the next turn
+ * goes on from it.
+ */
+export function pausedTurn(content: string | readonly ReplyBlock[], options: ReplyOptions = {}): ReplyTurn {
+  const blocks: readonly ReplyBlock[] = typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+  return { ...options, blocks, stopReason: 'pause_turn' };
+}
+
 export function rateLimited(options: { readonly retryAfterSeconds?: number; readonly retryAfterMs?: number } = {}): HttpErrorTurn {
   return {
     httpError: {

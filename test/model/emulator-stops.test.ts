@@ -1,10 +1,10 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { AnthropicEmulator, refusalTurn, textTurn } from '../../src/emulator/index.ts';
-import { parseSse } from './wire.ts';
+import { AnthropicEmulator, OFFLINE_LABEL, pausedTurn, refusalTurn, textTurn, type ReplyBlock } from '../../src/emulator/index.ts';
+import { parseSse, rejection } from './wire.ts';
 
-// How replies stop, through the real SDK: refusals with their details.
+// How replies stop, through the real SDK: refusals with their details, and paused turns continued.
 
 const MODEL = 'claude-test';
 const emulator = new AnthropicEmulator({ offline: { tokensPerSecond: Infinity } });
@@ -64,5 +64,55 @@ describe('refusals', () => {
     const message = await client().messages.stream({ ...hello(), stream: true }).finalMessage();
     expect(message.stop_reason).toBe('end_turn');
     expect(message.stop_details).toBeNull();
+  });
+});
+
+describe('a paused turn', () => {
+  const SEARCH_ID = 'srvtoolu_01PausedSearch';
+  const searching: ReplyBlock[] = [
+    { type: 'text', text: 'Let me search for that.' },
+    { type: 'server_tool_use', id: SEARCH_ID, name: 'web_search', input: { query: 'parley' } },
+    {
+      type: 'web_search_tool_result',
+      tool_use_id: SEARCH_ID,
+      content: [{ type: 'web_search_result', url: 'https://example.com/parley', title: 'Parley', encrypted_content: 'Eq0x', page_age: null }],
+    },
+  ];
+  const params = (): Anthropic.MessageCreateParamsNonStreaming => ({ ...hello('What is Parley?'), tools: [{ type: 'web_search_20250305', name: 'web_search' }] });
+
+  it('is continued to completion by sending its content back as the final assistant message', async () => {
+    emulator.enqueue(pausedTurn(searching), textTurn('Parley is a conversation service.'));
+    const paused = await client().messages.stream({ ...params(), stream: true }).finalMessage();
+    expect(paused.stop_reason).toBe('pause_turn');
+    expect(paused.content.map((b) => b.type)).toEqual(['text', 'server_tool_use', 'web_search_tool_result']);
+
+    const continued = await client()
+      .messages.stream({ ...params(), stream: true, messages: [...params().messages, { role: 'assistant', content: paused.content }] })
+      .finalMessage();
+    expect(continued.stop_reason).toBe('end_turn');
+    expect(continued.content).toEqual([{ type: 'text', text: 'Parley is a conversation service.' }]);
+    const sent = emulator.messageBodies.at(-1) as { messages: Array<{ role: string; content: unknown }> };
+    expect(sent.messages.at(-1)).toEqual({ role: 'assistant', content: JSON.parse(JSON.stringify(paused.content)) as unknown });
+  });
+
+  it('is continued by the offline model, which goes on rather than answering the user again', async () => {
+    emulator.enqueue(pausedTurn('Part one of the answer.'));
+    const paused = await client().messages.create(hello('Explain.'));
+    expect(paused.stop_reason).toBe('pause_turn');
+    const continued = await client().messages.create({ ...hello('Explain.'), messages: [...hello('Explain.').messages, { role: 'assistant', content: paused.content }] });
+    expect(continued.stop_reason).toBe('end_turn');
+    const [block] = continued.content;
+    expect(block?.type === 'text' ? block.text : '').toBe(`${OFFLINE_LABEL} (continuing the turn) That is all I have to add.`);
+  });
+
+  it('may not end in trailing whitespace: the API 400, in its words', async () => {
+    const error = await rejection(
+      client().messages.create({ ...hello(), messages: [...hello().messages, { role: 'assistant', content: [{ type: 'text', text: 'Part one. ' }] }] }),
+    );
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError);
+    expect(error).toMatchObject({ apiMessage: 'messages: final assistant content cannot end with trailing whitespace' });
+    const asString = await rejection(client().messages.create({ ...hello(), messages: [...hello().messages, { role: 'assistant', content: 'Part one.\n' }] }));
+    expect(asString).toMatchObject({ status: 400 });
+    expect(emulator.answered).toHaveLength(0);
   });
 });
