@@ -50,7 +50,6 @@ const TABLE: ReadonlyArray<readonly [prefix: string, rules: ModelRules]> = [
   ['claude-opus-5', rules(true, ALL, 512)],
   ['claude-fable-5', rules(true, ALL, 512)],
   ['claude-mythos-5', rules(true, ALL, 512)],
-  ['claude-mythos-preview', rules(true, ALL, 4096)],
   ['claude-sonnet-5', rules(true, ALL, 1024)],
   ['claude-opus-4-8', rules(true, ALL, 1024)],
   ['claude-opus-4-7', rules(true, ALL, 4096)],
