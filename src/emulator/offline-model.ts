@@ -39,6 +39,15 @@ function truncate(text: string, limit: number): string {
   return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
 }
 
+/**
+ * A request whose last message is the assistant's asks the model to go on from that content: a
+ * prefill, or the continuation of a turn that stopped with `pause_turn`, which the client sends
+ * back as it was (the server-tools documentation).
+ */
+export function continuesAssistantTurn(request: Pick<MessagesRequest, 'messages'>): boolean {
+  return request.messages.at(-1)?.role === 'assistant';
+}
+
 export function offlineReply(request: MessagesRequest, options: OfflineModelOptions = {}): ReplyTurn {
   const messages = request.messages;
   const newestIndex = messages.findLastIndex((message) => message.role === 'user');
@@ -56,6 +65,13 @@ export function offlineReply(request: MessagesRequest, options: OfflineModelOpti
     blocks: thinkingOn ? [{ type: 'thinking', thinking: `${OFFLINE_LABEL} ${plan}` }, ...replyBlocks] : replyBlocks,
     tokensPerSecond,
   });
+
+  // Going on from the assistant's own content, not answering the user again: the reply joins it.
+  if (continuesAssistantTurn(request)) {
+    return reply('I paused mid-turn; I will finish it.', [
+      { type: 'text', text: `${OFFLINE_LABEL} (continuing the turn) That is all I have to add.` },
+    ]);
+  }
 
   // Results always get a plain answer, never another call: that is what ends every tool loop.
   if (results.length > 0) {

@@ -7,6 +7,8 @@ export interface OfflineModelServerOptions {
   readonly port?: number;
   /** Default 200,000: longer requests get the API's "prompt is too long" 400. */
   readonly contextTokens?: number;
+  /** Answered with the API's 404 for a model it no longer serves; see AnthropicEmulatorOptions. */
+  readonly retiredModels?: readonly string[];
 }
 
 export interface OfflineModelServer {
@@ -25,6 +27,7 @@ export async function startOfflineModel(options: OfflineModelServerOptions = {})
     maxRecordedRequests: 0,
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.contextTokens !== undefined ? { contextTokens: options.contextTokens } : {}),
+    ...(options.retiredModels !== undefined ? { retiredModels: options.retiredModels } : {}),
     offline: options.tokensPerSecond !== undefined ? { tokensPerSecond: options.tokensPerSecond } : {},
   });
   const baseURL = await emulator.start();

@@ -1,6 +1,10 @@
 import type { AppliedEdit } from './context-editing.ts';
+import { noCache, type CacheUsage } from './prompt-cache.ts';
+import { messageUsage, responseSearchContent, usage, type ResponseBlock, type ResponseMessage, type StopDetails } from './response.ts';
 import { splitIntoTokens } from './tokens.ts';
-import type { ReplyBlock, ReplyTurn, ServerToolName, StopReason, WebSearchToolResultContent, WebSearchToolResultError } from './types.ts';
+import type { ReplyBlock, ReplyTurn, StopReason } from './types.ts';
+
+export type { ResponseBlock, ResponseMessage, ResponseWebSearchResult, StopDetails } from './response.ts';
 
 /**
  * Turns a scripted reply into the exact sequence of stream events the API would send, plus the
@@ -13,6 +17,14 @@ export interface PlanContext {
   readonly maxTokens: number;
   readonly stopSequences: readonly string[];
   readonly inputTokens: number;
+  /** How the input splits into cache reads, writes and the rest; default: all plain input. */
+  readonly cache?: CacheUsage;
+  /**
+   * `omitted` (the request's `thinking.display`): thinking blocks carry an empty text and only
+   * their signature, as @anthropic-ai/sdk's ThinkingConfigAdaptive documents; the tokens are
+   * still billed.
+   */
+  readonly thinkingDisplay?: 'summarized' | 'omitted';
   /** Reported on `message_delta` and on the whole message, where the API reports it. */
   readonly contextManagement?: { readonly applied_edits: readonly AppliedEdit[] };
   readonly messageId: string;
@@ -29,59 +41,6 @@ export interface PlannedEvent {
   readonly data: StreamEventData;
   /** Output tokens this event carries: 1 for a content delta, else 0. */
   readonly tokens: 0 | 1;
-}
-
-export type ResponseBlock =
-  | { readonly type: 'text'; readonly text: string }
-  | { readonly type: 'thinking'; readonly thinking: string; readonly signature: string }
-  | { readonly type: 'redacted_thinking'; readonly data: string }
-  | { readonly type: 'tool_use'; readonly id: string; readonly name: string; readonly input: unknown }
-  | { readonly type: 'server_tool_use'; readonly id: string; readonly name: ServerToolName; readonly input: unknown }
-  | {
-      readonly type: 'web_search_tool_result';
-      readonly tool_use_id: string;
-      readonly content: readonly ResponseWebSearchResult[] | WebSearchToolResultError;
-    };
-
-/** A search result as the API sends it: `page_age` is always there, `null` when unknown. */
-export interface ResponseWebSearchResult {
-  readonly type: 'web_search_result';
-  readonly url: string;
-  readonly title: string;
-  readonly encrypted_content: string;
-  readonly page_age: string | null;
-}
-
-export interface ResponseMessage {
-  readonly id: string;
-  readonly type: 'message';
-  readonly role: 'assistant';
-  readonly model: string;
-  readonly content: readonly ResponseBlock[];
-  readonly stop_reason: StopReason;
-  readonly stop_sequence: string | null;
-  readonly usage: MessageUsage;
-  readonly context_management?: PlanContext['contextManagement'];
-}
-
-interface Usage {
-  readonly input_tokens: number;
-  readonly cache_creation_input_tokens: number;
-  readonly cache_read_input_tokens: number;
-  readonly output_tokens: number;
-  /** Only when the reply used a server tool, as the API reports it. */
-  readonly server_tool_use?: ServerToolUsage;
-}
-
-interface ServerToolUsage {
-  readonly web_search_requests: number;
-  readonly web_fetch_requests: number;
-}
-
-/** A Message's usage carries a few more fields than the running totals in `message_delta`. */
-interface MessageUsage extends Usage {
-  readonly cache_creation: { readonly ephemeral_5m_input_tokens: number; readonly ephemeral_1h_input_tokens: number };
-  readonly service_tier: 'standard';
 }
 
 export interface ReplyPlan {
@@ -107,22 +66,10 @@ function firstStopSequence(text: string, sequences: readonly string[]): StopSequ
   return hit;
 }
 
-const usage = (inputTokens: number, outputTokens: number, serverTools?: ServerToolUsage): Usage => ({
-  input_tokens: inputTokens,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0,
-  output_tokens: outputTokens,
-  ...(serverTools ? { server_tool_use: serverTools } : {}),
-});
-
-const messageUsage = (inputTokens: number, outputTokens: number, serverTools?: ServerToolUsage): MessageUsage => ({
-  ...usage(inputTokens, outputTokens, serverTools),
-  cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-  service_tier: 'standard',
-});
-
 export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   const model = turn.model ?? context.model;
+  const cache = context.cache ?? noCache(context.inputTokens);
+  const omitThinking = context.thinkingDisplay === 'omitted';
   const events: PlannedEvent[] = [];
   const content: ResponseBlock[] = [];
   const signatures = new Map<string, string>();
@@ -145,8 +92,9 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       content: [],
       stop_reason: null,
       stop_sequence: null,
+      stop_details: null,
       // The API reports one output token before any content is generated.
-      usage: messageUsage(context.inputTokens, 1),
+      usage: messageUsage(cache, 1),
     },
   });
 
@@ -207,6 +155,19 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       }
       case 'thinking': {
         startBlock(index, { type: 'thinking', thinking: '', signature: '' });
+        if (omitThinking) {
+          // Thought and billed, but not shown: no thinking_delta, only the signature, which
+          // vouches for the empty text the client will send back.
+          const tokens = Math.min(splitIntoTokens(block.thinking).length, context.maxTokens - used);
+          used += tokens;
+          // Not the signature the shown text would get: each vouches for a different replay.
+          const signature = block.signature ?? context.sign(`omitted:${block.thinking}`);
+          signatures.set(signature, '');
+          emit({ type: 'content_block_delta', index, delta: { type: 'signature_delta', signature } });
+          emit({ type: 'content_block_stop', index });
+          content.push({ type: 'thinking', thinking: '', signature });
+          break;
+        }
         const sent = streamChunks(index, splitIntoTokens(block.thinking), (chunk) => ({
           type: 'thinking_delta',
           thinking: chunk,
@@ -256,12 +217,16 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
   if (!pingSent) emit({ type: 'ping' });
 
   const contextManagement = context.contextManagement ? { context_management: context.contextManagement } : {};
-  const final = stop ?? { reason: turn.stopReason ?? (sentToolUse ? 'tool_use' : 'end_turn'), sequence: null };
+  const scripted = turn.stopReason ?? (turn.refusal ? 'refusal' : sentToolUse ? 'tool_use' : 'end_turn');
+  const final = stop ?? { reason: scripted, sequence: null };
+  // Only a refusal has details to report (the SDK's StopDetails union has no other member).
+  const stopDetails: StopDetails | null =
+    final.reason === 'refusal' ? { type: 'refusal', category: turn.refusal?.category ?? null, explanation: turn.refusal?.explanation ?? null } : null;
   const serverTools = webSearches > 0 ? { web_search_requests: webSearches, web_fetch_requests: 0 } : undefined;
   emit({
     type: 'message_delta',
-    delta: { stop_reason: final.reason, stop_sequence: final.sequence },
-    usage: usage(context.inputTokens, used, serverTools),
+    delta: { stop_reason: final.reason, stop_sequence: final.sequence, stop_details: stopDetails },
+    usage: usage(cache, used, serverTools),
     ...contextManagement,
   });
   emit({ type: 'message_stop' });
@@ -277,28 +242,11 @@ export function planReply(turn: ReplyTurn, context: PlanContext): ReplyPlan {
       content,
       stop_reason: final.reason,
       stop_sequence: final.sequence,
-      usage: messageUsage(context.inputTokens, used, serverTools),
+      stop_details: stopDetails,
+      usage: messageUsage(cache, used, serverTools),
       ...contextManagement,
     },
   };
-}
-
-function responseSearchContent(
-  content: WebSearchToolResultContent,
-): readonly ResponseWebSearchResult[] | WebSearchToolResultError {
-  if (!isResultList(content)) return { type: content.type, error_code: content.error_code };
-  return content.map((result) => ({
-    type: result.type,
-    url: result.url,
-    title: result.title,
-    encrypted_content: result.encrypted_content,
-    page_age: result.page_age ?? null,
-  }));
-}
-
-// Array.isArray does not narrow a readonly array out of a union.
-function isResultList(content: WebSearchToolResultContent): content is Extract<WebSearchToolResultContent, readonly unknown[]> {
-  return Array.isArray(content);
 }
 
 function producesTokens(block: ReplyBlock): boolean {

@@ -1,4 +1,4 @@
-import type { ApiErrorType, HttpErrorTurn, ReplyBlock, ReplyTurn } from './types.ts';
+import type { ApiErrorType, HttpErrorTurn, RefusalDetails, ReplyBlock, ReplyTurn } from './types.ts';
 
 /** Shorthands for the turns tests script most; the plain objects work just as well. */
 
@@ -18,6 +18,30 @@ export function toolUseTurn(
   if (preamble !== undefined) blocks.push({ type: 'text', text: preamble });
   blocks.push(id === undefined ? { type: 'tool_use', name, input } : { type: 'tool_use', name, input, id });
   return { ...rest, blocks };
+}
+
+/**
+ * A reply the API's classifiers stop: whatever text came before (none by default), then
+ * `stop_reason: 'refusal'` with `stop_details: {type: 'refusal', category, explanation}`.
+ */
+export function refusalTurn(details: Partial<RefusalDetails> = {}, options: ReplyOptions & { readonly text?: string } = {}): ReplyTurn {
+  const { text, ...rest } = options;
+  return {
+    ...rest,
+    blocks: text === undefined ? [] : [{ type: 'text', text }],
+    stopReason: 'refusal',
+    refusal: { category: details.category ?? null, explanation: details.explanation ?? null },
+  };
+}
+
+/**
+ * A turn the API pauses (`stop_reason: 'pause_turn'`), typically in the middle of its own server
+ * tool loop. The client sends the content back as the final assistant message and the next turn
+ * goes on from it.
+ */
+export function pausedTurn(content: string | readonly ReplyBlock[], options: ReplyOptions = {}): ReplyTurn {
+  const blocks: readonly ReplyBlock[] = typeof content === 'string' ? [{ type: 'text', text: content }] : content;
+  return { ...options, blocks, stopReason: 'pause_turn' };
 }
 
 export function rateLimited(options: { readonly retryAfterSeconds?: number; readonly retryAfterMs?: number } = {}): HttpErrorTurn {

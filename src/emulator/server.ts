@@ -2,11 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { prefixPoints } from './cache-prefix.ts';
 import { DEFAULT_CONTEXT_TOKENS } from './context-window.ts';
 import { ApiRequestError, DEFAULT_ERROR_MESSAGES, errorBody, invalidRequest, statusForErrorType } from './errors.ts';
 import { newMessageId, newRequestId, newToolUseId, signThinking } from './ids.ts';
+import { checkModelOptions, checkModelServed, type ThinkingDisplay } from './model-checks.ts';
+import { rulesFor } from './model-rules.ts';
 import { offlineReply, type OfflineModelOptions } from './offline-model.ts';
 import { countTokens, prepareMessages, type PreparedMessages } from './prepare.ts';
+import { PromptCache, type CacheLookup, type PromptCacheOptions } from './prompt-cache.ts';
 import { planReply, type ReplyPlan, type ResponseMessage } from './reply-plan.ts';
 import { AbortedError, dropConnection, formatEvent, Pacer, sleep, untilAborted, writeChunk } from './sse.ts';
 import type {
@@ -55,6 +59,18 @@ export interface AnthropicEmulatorOptions {
    * newest requests only, so the log cannot grow without bound.
    */
   readonly maxRecordedRequests?: number;
+  /**
+   * Models the emulator answers as the API answers one it no longer serves: 404
+   * `not_found_error`, `model: <name>`. Exact names, or prefixes ending in `*`. Default: none, so
+   * any model name is answered.
+   */
+  readonly retiredModels?: readonly string[];
+  readonly promptCache?: EmulatorPromptCacheOptions;
+}
+
+export interface EmulatorPromptCacheOptions extends PromptCacheOptions {
+  /** Overrides the per-model minimum cacheable prefix (model-rules.ts) for every model. */
+  readonly minCacheableTokens?: number;
 }
 
 const MESSAGES_PATH = '/v1/messages';
@@ -87,6 +103,7 @@ export class AnthropicEmulator {
   readonly #answered: AnsweredMessage[] = [];
   readonly #waiters = new Set<RequestWaiter>();
   readonly #idleWaiters: Array<() => void> = [];
+  readonly #cache: PromptCache;
   readonly #defaultResponder: Responder;
   #responder: Responder;
   #ping: PingOptions | undefined;
@@ -101,6 +118,7 @@ export class AnthropicEmulator {
     this.#defaultResponder = options.responder ?? ((request) => offlineReply(request, offline));
     this.#responder = this.#defaultResponder;
     this.#ping = options.ping;
+    this.#cache = new PromptCache(options.promptCache);
   }
 
   /** Listens on 127.0.0.1 and returns the base URL to give the SDK as `baseURL`. */
@@ -198,8 +216,9 @@ export class AnthropicEmulator {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Forgets queued turns and recorded requests and restores the default responder. */
+  /** Forgets queued turns, recorded requests and the prompt cache, and restores the default responder. */
   reset(): void {
+    this.#cache.clear();
     this.#queue.length = 0;
     this.#requests.length = 0;
     this.#answered.length = 0;
@@ -284,19 +303,25 @@ export class AnthropicEmulator {
       if (!parsed.ok) throw invalidRequest(`There was an issue with your request body: ${parsed.error}`);
       const validation = { strictHistory: this.#options.strictHistory ?? true, knownSignatures: this.#signatures };
       const betas = headerValue(req, 'anthropic-beta');
+      const retired = this.#options.retiredModels ?? [];
       if (path === COUNT_TOKENS_PATH) {
         const request = parseCountTokensRequest(parsed.value, validation);
+        checkModelServed(request.model, retired);
         // parseCountTokensRequest has just checked that the body is an object.
         sendJson(res, 200, countTokens(parsed.value as Record<string, unknown>, request, betas));
         return;
       }
-      const prepared = prepareMessages(parseMessagesRequest(parsed.value, validation), betas, this.#options.contextTokens ?? DEFAULT_CONTEXT_TOKENS);
+      const request = parseMessagesRequest(parsed.value, validation);
+      checkModelServed(request.model, retired);
+      const { display } = checkModelOptions(request);
+      const prepared = prepareMessages(request, betas, this.#options.contextTokens ?? DEFAULT_CONTEXT_TOKENS);
+      const cache = this.#lookupCache(prepared);
       const turn = this.#queue.shift() ?? (await this.#respond(prepared.request, recorded, signal));
       if ('httpError' in turn) {
         sendHttpError(res, turn);
         return;
       }
-      const usage = await this.#reply(res, prepared, turn, signal);
+      const usage = await this.#reply(res, { prepared, cache, display }, turn, signal);
       // A reply cut off (an error event, a drop, a stall) reports no final usage.
       if (!turn.interrupt) this.#answered.push({ requestId: recorded.requestId, usage });
     } catch (error) {
@@ -333,14 +358,28 @@ export class AnthropicEmulator {
     }
   }
 
-  /** Writes the reply; resolves with the usage the whole message reports. */
-  async #reply(res: ServerResponse, prepared: PreparedMessages, turn: ReplyTurn, signal: AbortSignal): Promise<ResponseMessage['usage']> {
+  /** Counts what the request reads from and writes to the prompt cache; a bad cache_control is a 400. */
+  #lookupCache(prepared: PreparedMessages): CacheLookup {
     const { request } = prepared;
+    const points = prefixPoints(request, request.cache_control);
+    const minTokens = this.#options.promptCache?.minCacheableTokens ?? rulesFor(request.model).minCacheableTokens;
+    return this.#cache.lookup(points, prepared.inputTokens, minTokens);
+  }
+
+  /** Writes the reply; resolves with the usage the whole message reports. */
+  async #reply(res: ServerResponse, answer: Answer, turn: ReplyTurn, signal: AbortSignal): Promise<ResponseMessage['usage']> {
+    const { prepared, cache } = answer;
+    const { request } = prepared;
+    // "The system caches the prefix once the response begins" (the prompt-caching docs): a
+    // reply cut off later has still written it.
+    cache.commit();
     const plan = planReply(turn, {
       model: request.model,
       maxTokens: request.max_tokens,
       stopSequences: request.stop_sequences ?? [],
       inputTokens: prepared.inputTokens,
+      cache: cache.usage,
+      ...(answer.display ? { thinkingDisplay: answer.display } : {}),
       ...(prepared.contextManagement ? { contextManagement: prepared.contextManagement } : {}),
       messageId: newMessageId(),
       newToolUseId,
@@ -513,6 +552,12 @@ function parseJson(raw: string): JsonResult {
   } catch (error) {
     return { ok: false, error: `invalid JSON (${error instanceof Error ? error.message : String(error)})` };
   }
+}
+
+interface Answer {
+  readonly prepared: PreparedMessages;
+  readonly cache: CacheLookup;
+  readonly display: ThinkingDisplay | undefined;
 }
 
 /** A message the emulator answered whole, and the usage it reported for it. */

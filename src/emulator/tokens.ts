@@ -25,7 +25,8 @@ export function splitIntoTokens(text: string): string[] {
 /** Images and documents cost far more than their base64 length suggests is "text": a flat figure. */
 const MEDIA_CHARS = 6_000;
 
-function blockChars(block: WireBlock): number {
+/** The characters one block counts for; the request's estimate is the sum over its blocks, divided by 4. */
+export function blockChars(block: WireBlock): number {
   switch (block.type) {
     case 'text':
       return typeof block.text === 'string' ? block.text.length : 0;

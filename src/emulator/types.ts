@@ -85,10 +85,25 @@ export type Interruption =
   /** Nothing more is sent (pings neither) until the client aborts or the emulator closes. */
   | { readonly kind: 'stall'; readonly afterTokens: number };
 
+/** The policy categories of @anthropic-ai/sdk's RefusalStopDetails; `null`: no named category. */
+export type RefusalCategory = 'cyber' | 'bio' | 'frontier_llm' | 'reasoning_extraction' | 'general_harms' | null;
+
+/** As @anthropic-ai/sdk's RefusalStopDetails, without the `type` the emulator adds. */
+export interface RefusalDetails {
+  readonly category: RefusalCategory;
+  /** Not guaranteed stable by the API; `null` when it has none for the category. */
+  readonly explanation: string | null;
+}
+
 export interface ReplyTurn {
   readonly blocks: readonly ReplyBlock[];
   /** Default: `tool_use` when a tool_use block was sent, else `end_turn`. */
   readonly stopReason?: StopReason;
+  /**
+   * Sent as `stop_details: {type: 'refusal', …}` when the reply stops with `refusal` (set here
+   * without a stopReason, it implies one); every other reply reports `stop_details: null`.
+   */
+  readonly refusal?: RefusalDetails;
   /** Pacing of output tokens; `undefined` or `Infinity` sends as fast as possible. */
   readonly tokensPerSecond?: number;
   /** Model named in the response; default: the request's `model`. */
@@ -142,6 +157,7 @@ export interface MessagesRequest {
   readonly stream?: boolean;
   readonly stop_sequences?: readonly string[];
   readonly thinking?: { readonly type: string; readonly budget_tokens?: number };
+  readonly output_config?: unknown;
   readonly [key: string]: unknown;
 }
 

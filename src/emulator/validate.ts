@@ -125,6 +125,8 @@ function parseMessages(value: unknown, present: boolean): WireMessage[] {
   const messages = value.map((item: unknown, i) => parseMessage(item, i, i === value.length - 1));
   if (messages[0]?.role !== 'user') throw invalidRequest('messages: first message must use the "user" role');
   const last = messages.at(-1);
+  // A final assistant message is a prefill or a paused turn sent back; the API's 400 for one that
+  // ends in whitespace, verbatim in tailcallhq/forgecode#1872 and GCWing/OpenBitFun#825.
   if (last?.role === 'assistant' && /\s$/.test(lastText(last))) {
     throw invalidRequest('messages: final assistant content cannot end with trailing whitespace');
   }
