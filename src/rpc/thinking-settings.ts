@@ -38,6 +38,9 @@ export function thinkingFromProto(field: string, input: Thinking | undefined, co
     if (display !== null && context.thinkingBudgetTokens === 0) throw invalid(`${field}.thinking.display`, 'applies only when the model thinks');
   }
   if (effort !== null && !support.effort) throw invalid(`${field}.thinking.effort`, `${context.model} has no effort parameter`);
+  if (effort !== null && !support.efforts.includes(effort)) {
+    throw invalid(`${field}.thinking.effort`, `${context.model} does not take effort ${effort}; it takes ${support.efforts.join(', ')}`);
+  }
   return { mode: mode === ThinkingMode.ADAPTIVE ? 'adaptive' : 'budget', effort, display };
 }
 

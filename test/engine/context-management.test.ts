@@ -79,6 +79,16 @@ describe('context management', () => {
     const reach = compactions.map((c) => users.indexOf(c.throughMessageId!));
     expect(reach.every((at, i) => at >= 0 && (i === 0 || at > reach[i - 1]!))).toBe(true);
 
+    // The prompt cache: a compacted request misses it (its prefix is new), the next one reads it again.
+    const replies = messages.filter((m) => m.role === 'ROLE_ASSISTANT');
+    const readOf = (m: StoredMessage) => Number((m as unknown as { usage?: { cacheReadInputTokens?: string } }).usage?.cacheReadInputTokens ?? 0);
+    for (const c of compactions) {
+      const at = replies.findIndex((r) => r.id === c.replyId);
+      expect(readOf(replies[at]!), `reply ${at}, compacted`).toBe(0);
+      if (at + 1 < replies.length) expect(readOf(replies[at + 1]!), `reply ${at + 1}, after the compaction`).toBeGreaterThan(0);
+    }
+    expect(replies.filter((r) => readOf(r) > 0).length).toBeGreaterThan(replies.length / 2);
+
     // The last request opens with the latest summary and holds the newest message whole.
     const last = messageRequests().at(-1)!;
     const first = last.messages[0]!;
