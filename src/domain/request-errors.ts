@@ -26,6 +26,10 @@ export const requestErrors = {
   userMessageNotFound: (id: string) => new RequestError('not_found', `user message ${id} not found in this conversation`),
   wrongStatus: (id: string, status: MessageStatus, verb: 'cancelled' | 'retried') =>
     new RequestError('failed_precondition', `message ${id} is ${status} and cannot be ${verb}`),
+  forkAtUnsettled: (messageId: string, status: MessageStatus) =>
+    new RequestError('failed_precondition', `message ${messageId} is ${status}: a conversation can be forked only at a message that has ended`),
+  editNotUser: (messageId: string) => new RequestError('failed_precondition', `message ${messageId} is an assistant message: only a user message can be given new text`),
+  messageNotFound: (id: string) => new RequestError('not_found', `message ${id} not found in this conversation`),
   queueFull: (conversationId: string, limit: number) =>
     new RequestError('resource_exhausted', `conversation ${conversationId} already has ${limit} messages waiting; wait for some to be answered`),
   requestIdReused: (requestId: string, messageId: string) =>

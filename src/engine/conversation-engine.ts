@@ -3,6 +3,7 @@ import type { ConversationRecord, MessageRecord, Owner, UsageGrouping, UsageTota
 import { RequestError, requestErrors } from '../domain/request-errors.ts';
 import { requestSignal } from '../domain/request-scope.ts';
 import type { Logger } from '../logger.ts';
+import type { ForkStore } from '../store/fork-store.ts';
 import type { ClientCallStore } from '../store/client-call-store.ts';
 import type { ConversationPage, ConversationPatch, ConversationStore, NewConversation } from '../store/conversation-store.ts';
 import { isDatabaseUnavailable } from '../store/database-unavailable.ts';
@@ -19,6 +20,7 @@ export interface ConversationEngineDeps {
   snapshots: SnapshotStore;
   queue: QueueStore;
   clientCalls: ClientCallStore;
+  forks: ForkStore;
   usage: UsageStore;
   /** Each tenant's budgets and what its conversations may be set to. */
   limits: TenantLimits;
@@ -70,6 +72,33 @@ export class ConversationEngine {
     return this.#guard('updateConversation', async () => {
       if (patch.settings) await this.#deps.limits.checkSettings(owner.tenantId, patch.settings);
       return (await this.#deps.conversations.update(owner, id, patch)) ?? notFound(id);
+    });
+  }
+
+  /**
+   * Copies the conversation's history up to and including one message into a new conversation;
+   * with text, that (user) message is replaced by it and queued there: edit and resend.
+   */
+  forkConversation(owner: Owner, id: string, input: { messageId: string; text: string | null; title: string | null }): Promise<{ conversation: ConversationRecord; queued: MessageRecord | null }> {
+    return this.#guard('forkConversation', async () => {
+      const policy = await this.#admissible(owner, id);
+      const result = await this.#deps.forks.fork(owner, id, { ...input, maxConversations: policy.conversations ?? null });
+      switch (result.kind) {
+        case 'not_found':
+          return notFound(id);
+        case 'message_not_found':
+          throw requestErrors.messageNotFound(input.messageId);
+        case 'busy':
+          throw requestErrors.forkAtUnsettled(input.messageId, result.status);
+        case 'not_user':
+          throw requestErrors.editNotUser(input.messageId);
+        case 'conversation_limit':
+          throw requestErrors.conversationLimit(result.limit);
+        case 'forked': {
+          const conversation = (await this.#deps.conversations.get(owner, result.conversationId)) ?? notFound(result.conversationId);
+          return { conversation, queued: result.queued };
+        }
+      }
     });
   }
 

@@ -122,5 +122,15 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       beforeWrite(context);
       return { message: messageToProto(await engine.retryMessage(ownerOf(context), conversationId, messageId)) };
     },
+
+    async forkConversation(request, context) {
+      const conversationId = requireId('conversation_id', request.conversationId);
+      const messageId = requireId('message_id', request.messageId);
+      const text = request.text === undefined ? null : requireMessageText('text', request.text, deps.maxMessageChars);
+      const title = request.title === undefined ? null : requireTitle('title', request.title);
+      beforeWrite(context);
+      const forked = await engine.forkConversation(ownerOf(context), conversationId, { messageId, text, title });
+      return { conversation: conversationToProto(forked.conversation), ...(forked.queued ? { message: messageToProto(forked.queued) } : {}) };
+    },
   };
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ApiKeyStore } from './api-key-store.ts';
 import { CompactionStore } from './compaction-store.ts';
+import { ForkStore } from './fork-store.ts';
 import { ClientCallStore } from './client-call-store.ts';
 import { ConversationStore } from './conversation-store.ts';
 import { Database } from './database.ts';
@@ -25,6 +26,7 @@ export interface Stores {
   /** Client tool calls and their answers. */
   clientCalls: ClientCallStore;
   compactions: CompactionStore;
+  forks: ForkStore;
   /** Tenants' API keys. */
   apiKeys: ApiKeyStore;
   /** The usage ledger's totals. */
@@ -52,6 +54,7 @@ export async function openStores(orm: Orm, onQuery?: (sql: string) => void): Pro
     replies: new ReplyStore(db),
     clientCalls: new ClientCallStore(db),
     compactions: new CompactionStore(db),
+    forks: new ForkStore(db),
     apiKeys: new ApiKeyStore(db),
     usage: new UsageStore(db),
     limitStore: new LimitStore(db),

@@ -460,6 +460,45 @@ export const contractCases: Record<string, ContractCase[]> = {
       },
     },
   ],
+  ForkConversation: [
+    {
+      name: 'forks at an ended message with new text: a new conversation with that text queued, the original unchanged',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
+        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
+        const messageId = (second.message as JsonObject).id as string;
+        expectOk(await client.unary('CancelPrompt', { conversationId, messageId }));
+        const forked = expectOk(await client.unary('ForkConversation', { conversationId, messageId, text: 'second, edited', title: 'Edited' }));
+        const conversation = forked.conversation as JsonObject;
+        expect(conversation.id).not.toBe(conversationId);
+        expect(conversation.title).toBe('Edited');
+        expect(forked.message).toMatchObject({ conversationId: conversation.id, role: 'ROLE_USER', status: 'MESSAGE_STATUS_QUEUED', blocks: [{ text: { text: 'second, edited' } }] });
+        const original = expectOk(await client.unary('GetConversation', { conversationId }));
+        expect((original.messages as JsonObject[]).find((m) => m.id === messageId)).toMatchObject({ status: 'MESSAGE_STATUS_CANCELLED', blocks: [{ text: { text: 'second' } }] });
+      },
+    },
+    {
+      name: 'refuses a message still queued or running',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
+        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
+        const messageId = (second.message as JsonObject).id as string;
+        const before = await fixtures.countConversations();
+        expectError(await client.unary('ForkConversation', { conversationId, messageId }), Code.FailedPrecondition, 'queued');
+        expect(await fixtures.countConversations()).toBe(before);
+      },
+    },
+    {
+      name: 'answers not_found for an unknown message',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        expectError(await client.unary('ForkConversation', { conversationId, messageId: UNKNOWN_ID }), Code.NotFound, UNKNOWN_ID);
+      },
+    },
+    rejectsWithoutWriting('rejects a missing message id', 'ForkConversation', { conversationId: UNKNOWN_ID }, Code.InvalidArgument, 'message_id'),
+  ],
   RetryMessage: [
     {
       name: 'queues a cancelled message again',

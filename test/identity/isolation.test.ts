@@ -155,6 +155,18 @@ const cases: Record<string, (tenants: Tenants) => Promise<void>> = {
     const [stored] = await conversationApi(a).messages(id);
     expect(stored?.status).toBe('MESSAGE_STATUS_CANCELLED');
   },
+  async ForkConversation({ a, b }) {
+    const id = await conversationApi(a).create();
+    const message = await conversationApi(a).send(id, 'cancel me');
+    expect((await a.unary('CancelPrompt', { conversationId: id, messageId: message.id })).ok).toBe(true);
+    const count = async () => {
+      const listed = await b.unary('ListConversations', { pageSize: 1000 });
+      return listed.ok ? (((listed.response as JsonObject).conversations as JsonObject[] | undefined) ?? []).length : -1;
+    };
+    const before = await count();
+    expectNotFound(await b.unary('ForkConversation', { conversationId: id, messageId: message.id, text: 'from b' }));
+    expect(await count()).toBe(before);
+  },
   async GetUsage({ a, b }) {
     const before = requestsIn(await a.unary('GetUsage', {}));
     await usageOf(a);
