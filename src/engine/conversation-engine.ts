@@ -113,7 +113,7 @@ export class ConversationEngine {
    * Queues a user message, within the tenant's budgets. With a request id, sending the same
    * text again returns the first message.
    */
-  sendMessage(owner: Owner, conversationId: string, input: { text: string; requestId: string | null }): Promise<MessageRecord> {
+  sendMessage(owner: Owner, conversationId: string, input: { text: string; requestId: string | null; rejectIfBusy?: boolean }): Promise<MessageRecord> {
     return this.#guard('sendMessage', async () => {
       const budgets = await this.#admissible(owner, conversationId);
       const result = await this.#deps.queue.enqueue(owner, conversationId, {
@@ -128,6 +128,8 @@ export class ConversationEngine {
           return notFound(conversationId);
         case 'queue_full':
           throw requestErrors.queueFull(conversationId, result.limit);
+        case 'busy':
+          throw requestErrors.conversationBusy(conversationId, result.waiting);
         case 'request_id_reused':
           throw requestErrors.requestIdReused(input.requestId ?? '', result.message.id);
         case 'over_budget':

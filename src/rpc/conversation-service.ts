@@ -1,5 +1,5 @@
 import { ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
+import { SendMode, type ConversationService } from '../../gen/parley/v1/conversation_service_pb.ts';
 import { isUuid } from '../domain/ids.ts';
 import type { ConversationEngine } from '../engine/conversation-engine.ts';
 import { conversationToProto, messageToProto } from './convert.ts';
@@ -9,6 +9,7 @@ import type { PageTokens } from './page-token.ts';
 import { subscribe } from './subscribe.ts';
 import { usageQuery, usageResponse } from './usage.ts';
 import {
+  invalid,
   pageSize,
   requireId,
   requireMessageText,
@@ -87,8 +88,9 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       const conversationId = requireId('conversation_id', request.conversationId);
       const text = requireMessageText('text', request.text, deps.maxMessageChars);
       const requestId = requireRequestId('request_id', request.requestId);
+      const rejectIfBusy = sendModeOf(request.mode) === 'reject_if_busy';
       beforeWrite(context);
-      return { message: messageToProto(await engine.sendMessage(ownerOf(context), conversationId, { text, requestId })) };
+      return { message: messageToProto(await engine.sendMessage(ownerOf(context), conversationId, { text, requestId, rejectIfBusy })) };
     },
 
     subscribe(request, context) {
@@ -133,4 +135,16 @@ export function conversationService(deps: ConversationServiceDeps): ServiceImpl<
       return { conversation: conversationToProto(forked.conversation), ...(forked.queued ? { message: messageToProto(forked.queued) } : {}) };
     },
   };
+}
+
+function sendModeOf(mode: SendMode): 'queue' | 'reject_if_busy' {
+  switch (mode) {
+    case SendMode.UNSPECIFIED:
+    case SendMode.QUEUE:
+      return 'queue';
+    case SendMode.REJECT_IF_BUSY:
+      return 'reject_if_busy';
+    default:
+      throw invalid('mode', `${String(mode)} is not a send mode`);
+  }
 }

@@ -18,6 +18,8 @@ export type EnqueueResult =
   | { kind: 'not_found' }
   | { kind: 'request_id_reused'; message: MessageRecord }
   | { kind: 'queue_full'; limit: number }
+  /** A reply runs or messages wait, and the send asked to be refused then. */
+  | { kind: 'busy'; waiting: number }
   | OverBudget;
 
 export type TransitionResult =
@@ -58,7 +60,7 @@ export class QueueStore {
   async enqueue(
     owner: Owner,
     conversationId: string,
-    input: { text: string; requestId: string | null; maxQueued: number; budgets?: TenantPolicy | null; traceparent?: string | null },
+    input: { text: string; requestId: string | null; maxQueued: number; budgets?: TenantPolicy | null; traceparent?: string | null; rejectIfBusy?: boolean },
   ): Promise<EnqueueResult> {
     return this.#db.transaction(async (tx) => {
       // Locking the conversation serialises sends into it: queue positions and the queue limit
@@ -82,6 +84,8 @@ export class QueueStore {
         [conversationId],
       );
       const position = Number(ahead?.count ?? 0);
+      // Counted under the conversation's lock: no send on any instance can slip in between.
+      if (input.rejectIfBusy && position > 0) return { kind: 'busy', waiting: position };
       if (position >= input.maxQueued) return { kind: 'queue_full', limit: input.maxQueued };
       const refusal = input.budgets && (await refuseOverBudget(tx, input.budgets, { tenantId: owner.tenantId, subjectId: conversation.subject_id, conversationId }));
       if (refusal) return { kind: 'over_budget', refusal };

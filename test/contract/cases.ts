@@ -317,6 +317,19 @@ export const contractCases: Record<string, ContractCase[]> = {
 
   SendMessage: [
     {
+      name: 'REJECT_IF_BUSY: queued into an idle conversation, refused with nothing stored when a message waits',
+      async run(client, fixtures) {
+        const conversationId = await fixtures.conversationId();
+        const first = expectOk(await client.unary('SendMessage', { conversationId, text: 'first', mode: 'SEND_MODE_REJECT_IF_BUSY' }));
+        expect(first.message).toMatchObject({ status: 'MESSAGE_STATUS_QUEUED' });
+        expectError(await client.unary('SendMessage', { conversationId, text: 'second', mode: 'SEND_MODE_REJECT_IF_BUSY' }), Code.FailedPrecondition, 'busy');
+        const stored = expectOk(await client.unary('GetConversation', { conversationId }));
+        expect((stored.messages as JsonObject[]).filter((m) => m.role === 'ROLE_USER')).toHaveLength(1);
+        // QUEUE, the default, queues behind it.
+        expectOk(await client.unary('SendMessage', { conversationId, text: 'third', mode: 'SEND_MODE_QUEUE' }));
+      },
+    },
+    {
       name: 'queues a user message with its queue position',
       async run(client, fixtures) {
         const conversationId = await fixtures.conversationId();
