@@ -29,6 +29,8 @@ export const requestErrors = {
   forkAtUnsettled: (messageId: string, status: MessageStatus) =>
     new RequestError('failed_precondition', `message ${messageId} is ${status}: a conversation can be forked only at a message that has ended`),
   editNotUser: (messageId: string) => new RequestError('failed_precondition', `message ${messageId} is an assistant message: only a user message can be given new text`),
+  messageElsewhere: (messageId: string, conversationId: string) =>
+    new RequestError('failed_precondition', `message ${messageId} belongs to another conversation than ${conversationId}`),
   messageNotFound: (id: string) => new RequestError('not_found', `message ${id} not found in this conversation`),
   conversationBusy: (conversationId: string, waiting: number) =>
     new RequestError('failed_precondition', `conversation ${conversationId} is busy (${waiting} ${waiting === 1 ? 'message' : 'messages'} running or queued) and the message asked to be refused then; nothing was stored`),

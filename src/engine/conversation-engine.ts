@@ -88,6 +88,8 @@ export class ConversationEngine {
           return notFound(id);
         case 'message_not_found':
           throw requestErrors.messageNotFound(input.messageId);
+        case 'other_conversation':
+          throw requestErrors.messageElsewhere(input.messageId, id);
         case 'busy':
           throw requestErrors.forkAtUnsettled(input.messageId, result.status);
         case 'not_user':

@@ -21,6 +21,7 @@ export type ForkResult =
   | { kind: 'forked'; conversationId: string; queued: MessageRecord | null }
   | { kind: 'not_found' }
   | { kind: 'message_not_found' }
+  | { kind: 'other_conversation' }
   | { kind: 'busy'; status: MessageStatus }
   | { kind: 'not_user' }
   | { kind: 'conversation_limit'; limit: number };
@@ -49,7 +50,16 @@ export class ForkStore {
       );
       if (!source) return { kind: 'not_found' };
       const [at] = await tx.query<{ role: string; status: MessageStatus }>('select role, status from message where id = $1 and conversation_id = $2', [input.messageId, conversationId]);
-      if (!at) return { kind: 'message_not_found' };
+      if (!at) {
+        // A message of another of the owner's conversations is a mistake worth naming; one of
+        // another owner's does not exist for this one.
+        const [elsewhere] = await tx.query(`select 1 from message m join conversation c on c.id = m.conversation_id where m.id = $1 and ${OWNED_BY('$2', '$3', 'c')}`, [
+          input.messageId,
+          owner.tenantId,
+          owner.subjectId,
+        ]);
+        return { kind: elsewhere ? 'other_conversation' : 'message_not_found' };
+      }
       if (!COPIED_STATUSES.includes(at.status)) return { kind: 'busy', status: at.status };
       if (input.text !== null && at.role !== 'user') return { kind: 'not_user' };
       if (input.maxConversations !== null) {

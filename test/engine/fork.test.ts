@@ -76,7 +76,7 @@ describe('forking a conversation', () => {
     expect(edited.ok === false && edited.code).toBe(Code.FailedPrecondition);
     const other = await api.create();
     const elsewhere = await client.unary('ForkConversation', { conversationId: other, messageId: reply!.id });
-    expect(elsewhere.ok === false && elsewhere.code).toBe(Code.NotFound);
+    expect(elsewhere.ok === false && elsewhere.code).toBe(Code.FailedPrecondition);
     // At an assistant message without text: the history up to it.
     const plain = await client.unary('ForkConversation', { conversationId: id, messageId: reply!.id });
     const forkId = ((plain.ok && plain.response) as JsonObject).conversation as { id: string };
