@@ -36,6 +36,16 @@ function expectError(result: CallResult, code: Code, mentions: string): void {
 }
 
 /** A rejected call must leave the store as it was. */
+/** A conversation with a message "second" cancelled while it waited behind "first". */
+async function cancelledBehindAnother(client: RpcClient, fixtures: Fixtures): Promise<{ conversationId: string; messageId: string }> {
+  const conversationId = await fixtures.conversationId();
+  expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
+  const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
+  const messageId = (second.message as JsonObject).id as string;
+  expectOk(await client.unary('CancelPrompt', { conversationId, messageId }));
+  return { conversationId, messageId };
+}
+
 function rejectsWithoutWriting(name: string, rpc: string, request: JsonValue, code: Code, mentions: string): ContractCase {
   return {
     name,
@@ -477,11 +487,7 @@ export const contractCases: Record<string, ContractCase[]> = {
     {
       name: 'forks at an ended message with new text: a new conversation with that text queued, the original unchanged',
       async run(client, fixtures) {
-        const conversationId = await fixtures.conversationId();
-        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
-        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
-        const messageId = (second.message as JsonObject).id as string;
-        expectOk(await client.unary('CancelPrompt', { conversationId, messageId }));
+        const { conversationId, messageId } = await cancelledBehindAnother(client, fixtures);
         const forked = expectOk(await client.unary('ForkConversation', { conversationId, messageId, text: 'second, edited', title: 'Edited' }));
         const conversation = forked.conversation as JsonObject;
         expect(conversation.id).not.toBe(conversationId);
@@ -516,11 +522,7 @@ export const contractCases: Record<string, ContractCase[]> = {
     {
       name: 'queues a cancelled message again',
       async run(client, fixtures) {
-        const conversationId = await fixtures.conversationId();
-        expectOk(await client.unary('SendMessage', { conversationId, text: 'first' }));
-        const second = expectOk(await client.unary('SendMessage', { conversationId, text: 'second' }));
-        const messageId = (second.message as JsonObject).id as string;
-        expectOk(await client.unary('CancelPrompt', { conversationId, messageId }));
+        const { conversationId, messageId } = await cancelledBehindAnother(client, fixtures);
         const response = expectOk(await client.unary('RetryMessage', { conversationId, messageId }));
         expect(response.message).toMatchObject({ id: messageId, status: 'MESSAGE_STATUS_QUEUED' });
       },
