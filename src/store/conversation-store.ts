@@ -58,12 +58,7 @@ export class ConversationStore {
    * concurrent creates on any instance cannot pass the limit.
    */
   async createWithin(owner: Owner, input: NewConversation, maxPerTenant: number): Promise<ConversationRecord | null> {
-    return this.#db.transaction(async (tx) => {
-      await tx.query(`select pg_advisory_xact_lock(hashtextextended('parley.conversations:' || $1, 0))`, [owner.tenantId]);
-      const [held] = await tx.query<{ count: string }>('select count(*) from conversation where owner_id = $1', [owner.tenantId]);
-      if (Number(held?.count ?? 0) >= maxPerTenant) return null;
-      return insertConversation(tx, owner, input);
-    });
+    return this.#db.transaction(async (tx) => ((await hasRoomForConversation(tx, owner.tenantId, maxPerTenant)) ? insertConversation(tx, owner, input) : null));
   }
 
   async get(owner: Owner, id: string): Promise<ConversationRecord | null> {
@@ -114,6 +109,16 @@ export class ConversationStore {
       return true;
     });
   }
+}
+
+/**
+ * Whether the tenant holds fewer than `max` conversations, holding its lock until the
+ * transaction ends, so that concurrent creates (and forks) on any instance cannot pass the limit.
+ */
+export async function hasRoomForConversation(tx: Sql, tenantId: string, max: number): Promise<boolean> {
+  await tx.query(`select pg_advisory_xact_lock(hashtextextended('parley.conversations:' || $1, 0))`, [tenantId]);
+  const [held] = await tx.query<{ count: string }>('select count(*) from conversation where owner_id = $1', [tenantId]);
+  return Number(held?.count ?? 0) < max;
 }
 
 async function insertConversation(sql: Sql, owner: Owner, input: NewConversation): Promise<ConversationRecord> {

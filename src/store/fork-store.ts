@@ -1,7 +1,7 @@
 import type { MessageRecord, MessageStatus, Owner } from '../domain/records.ts';
 import { uuidv7 } from '../domain/ids.ts';
 import { QUEUE_CHANNEL } from './channels.ts';
-import { OWNED_BY } from './conversation-store.ts';
+import { hasRoomForConversation, OWNED_BY } from './conversation-store.ts';
 import type { Database } from './database.ts';
 import { appendEvents, notify } from './event-log.ts';
 import { toMessage, type MessageRow } from './message-rows.ts';
@@ -62,10 +62,8 @@ export class ForkStore {
       }
       if (!COPIED_STATUSES.includes(at.status)) return { kind: 'busy', status: at.status };
       if (input.text !== null && at.role !== 'user') return { kind: 'not_user' };
-      if (input.maxConversations !== null) {
-        await tx.query(`select pg_advisory_xact_lock(hashtextextended('parley.conversations:' || $1, 0))`, [source.owner_id]);
-        const [held] = await tx.query<{ count: string }>('select count(*) from conversation where owner_id = $1', [source.owner_id]);
-        if (Number(held?.count ?? 0) >= input.maxConversations) return { kind: 'conversation_limit', limit: input.maxConversations };
+      if (input.maxConversations !== null && !(await hasRoomForConversation(tx, source.owner_id, input.maxConversations))) {
+        return { kind: 'conversation_limit', limit: input.maxConversations };
       }
 
       const forkId = uuidv7();

@@ -9,7 +9,7 @@ import type { Claim, ConversationRecord, MessageRecord, Usage } from '../../doma
 import type { CompactionStore, StoredCompaction } from '../../store/compaction-store.ts';
 import { buildHistory, exchangeTurns, pastExchanges, selectExchanges, type Exchange } from '../history/index.ts';
 import type { AttemptTelemetry } from '../prompt/prompt-telemetry.ts';
-import { addUsage, emptyUsage } from '../prompt/outcome.ts';
+import { addUsage, emptyUsage, sumUsage } from '../prompt/outcome.ts';
 import { PromptStopped } from '../prompt/prompt-stopped.ts';
 import { clearOldToolUses } from './clear-tool-uses.ts';
 import { COMPACTION_TARGET_SHARE, exchangesToSummarize } from './compaction-plan.ts';
@@ -90,8 +90,8 @@ export class AttemptContext {
     for (let pass = 0; pass < MAX_COMPACTIONS_PER_FIT && fitted.estimatedTokens > budget.triggerTokens; pass++) {
       const made = await this.#compact(input, budget, fitted.estimatedTokens);
       if (!made) break;
-      usage = addUsage(usage ?? emptyUsage(), made);
-      fitted = { ...this.#cleared(this.#build(input), budget), compactionUsage: usage };
+      usage = sumUsage(usage ?? emptyUsage(), made.usage);
+      fitted = { ...made.fitted, compactionUsage: usage };
     }
     return fits(budget, fitted);
   }
@@ -115,10 +115,10 @@ export class AttemptContext {
 
   /**
    * Summarizes the oldest exchanges that must go for the history to come down to its target,
-   * and stores the compaction. Returns the usage of the summarizing request (raw, as the API
-   * reported it), or null when there is nothing older left to summarize.
+   * and stores the compaction. Returns the usage of the summarizing request and the request the
+   * history now makes, or null when there is nothing older left to summarize.
    */
-  async #compact(input: FitInput, budget: ContextBudget, tokensBefore: number): Promise<Anthropic.Messages.Usage | null> {
+  async #compact(input: FitInput, budget: ContextBudget, tokensBefore: number): Promise<{ usage: Usage; fitted: FittedRequest } | null> {
     const { claim, conversation } = input;
     const { settings } = conversation;
     const selected = selectExchanges(input.messages, claim.messageId);
@@ -157,7 +157,8 @@ export class AttemptContext {
     const next = { throughMessageId: summarized.at(-1)!.user.id, summary };
     const previous = this.#compaction;
     this.#compaction = next;
-    const tokensAfter = this.#cleared(this.#build(input), budget).estimatedTokens;
+    const fitted = this.#cleared(this.#build(input), budget);
+    const tokensAfter = fitted.estimatedTokens;
     const usage = addUsage(emptyUsage(), response.usage);
     const saved = await this.#deps.compactions.save(
       claim,
@@ -189,7 +190,7 @@ export class AttemptContext {
       this.#compaction = previous;
       throw new PromptStopped('lease_lost');
     }
-    return response.usage;
+    return { usage, fitted };
   }
 }
 
